@@ -1,0 +1,90 @@
+// wsgate entry point: command line, then (once the server layer lands) start and stop.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "proxy/config_check.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: wsgate -c FILE [--check]\n"
+    "       wsgate --check FILE\n"
+    "       wsgate --version | --help\n"
+    "\n"
+    "  -c, --config FILE   configuration file (TOML; see docs/CONFIG.md)\n"
+    "  --check             check the configuration and exit: 0 if valid, 1 otherwise\n"
+    "  --version           print the version and exit\n"
+    "  --help              print this help and exit\n";
+
+struct Args {
+  std::string config;
+  bool check = false;
+  bool version = false;
+  bool help = false;
+};
+
+// Returns false (after printing why) when the command line is malformed.
+bool parse_args(int argc, char** argv, Args& args) {
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    const bool has_next = i + 1 < argc;
+    if (std::strcmp(a, "-c") == 0 || std::strcmp(a, "--config") == 0) {
+      if (!has_next) {
+        std::fprintf(stderr, "wsgate: %s needs a file name\n", a);
+        return false;
+      }
+      args.config = argv[++i];
+    } else if (std::strcmp(a, "--check") == 0) {
+      args.check = true;
+      if (has_next && argv[i + 1][0] != '-') args.config = argv[++i];
+    } else if (std::strcmp(a, "--version") == 0 || std::strcmp(a, "-V") == 0) {
+      args.version = true;
+    } else if (std::strcmp(a, "--help") == 0 || std::strcmp(a, "-h") == 0) {
+      args.help = true;
+    } else {
+      std::fprintf(stderr, "wsgate: unknown argument '%s'\n", a);
+      return false;
+    }
+  }
+  return true;
+}
+
+int run_check(const std::string& file) {
+  const auto problems = wsgate::proxy::check_config_file(file);
+  for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.to_string().c_str());
+  if (!problems.empty()) {
+    std::fprintf(stderr, "wsgate: %s: %zu problem(s)\n", file.c_str(), problems.size());
+    return 1;
+  }
+  std::printf("wsgate: %s: configuration ok\n", file.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (!parse_args(argc, argv, args)) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  if (args.help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (args.version) {
+    std::printf("wsgate %s\n", WSGATE_VERSION);
+    return 0;
+  }
+  if (args.config.empty()) {
+    std::fputs("wsgate: no configuration file given\n", stderr);
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  if (args.check) return run_check(args.config);
+  // The libuv server (src/net, src/proxy) is the next milestone; refuse to pretend to serve.
+  std::fputs("wsgate: this build has the protocol core only and cannot serve yet; "
+             "use --check\n", stderr);
+  return 2;
+}
