@@ -38,8 +38,7 @@ int main(int argc, char** argv) {
       }
     } else if (!replay_file(arg)) {
       return 1;
-    }
-    else {
+    } else {
       ++count;
     }
   }

@@ -84,7 +84,9 @@ int main(int argc, char** argv) {
   }
   if (args.check) return run_check(args.config);
   // The libuv server (src/net, src/proxy) is the next milestone; refuse to pretend to serve.
-  std::fputs("wsgate: this build has the protocol core only and cannot serve yet; "
-             "use --check\n", stderr);
+  std::fputs(
+      "wsgate: this build has the protocol core only and cannot serve yet; "
+      "use --check\n",
+      stderr);
   return 2;
 }

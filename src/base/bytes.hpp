@@ -34,7 +34,11 @@ inline Bytes to_bytes(std::string_view s) {
 }
 
 /// Appends bytes to a buffer.
-inline void append(Bytes& out, ByteView in) { out.insert(out.end(), in.begin(), in.end()); }
-inline void append(Bytes& out, std::string_view in) { append(out, as_bytes(in)); }
+inline void append(Bytes& out, ByteView in) {
+  out.insert(out.end(), in.begin(), in.end());
+}
+inline void append(Bytes& out, std::string_view in) {
+  append(out, as_bytes(in));
+}
 
 }  // namespace wsgate

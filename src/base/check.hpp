@@ -8,10 +8,10 @@ namespace wsgate::detail {
                                const char* message) noexcept;
 }  // namespace wsgate::detail
 
-#define WSGATE_CHECK(cond, message)                                           \
-  do {                                                                        \
-    if (!(cond)) [[unlikely]]                                                 \
-      ::wsgate::detail::check_failed(__FILE__, __LINE__, #cond, (message));   \
+#define WSGATE_CHECK(cond, message)                                         \
+  do {                                                                      \
+    if (!(cond)) [[unlikely]]                                               \
+      ::wsgate::detail::check_failed(__FILE__, __LINE__, #cond, (message)); \
   } while (false)
 
 #ifdef NDEBUG

@@ -30,9 +30,7 @@ class [[nodiscard]] Result {
   explicit operator bool() const noexcept { return ok(); }
 
   /// The error; a default (success) code when ok().
-  std::error_code error() const noexcept {
-    return ok() ? std::error_code{} : std::get<1>(v_);
-  }
+  std::error_code error() const noexcept { return ok() ? std::error_code{} : std::get<1>(v_); }
 
   /// The value. Calling these on an error is a programming error (checked, aborts).
   T& value() & {

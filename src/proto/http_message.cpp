@@ -49,9 +49,8 @@ std::optional<std::string_view> HttpHeaders::get(std::string_view name) const no
 }
 
 std::size_t HttpHeaders::count(std::string_view name) const noexcept {
-  return static_cast<std::size_t>(
-      std::count_if(fields_.begin(), fields_.end(),
-                    [&](const Field& f) { return iequals(f.name, name); }));
+  return static_cast<std::size_t>(std::count_if(
+      fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); }));
 }
 
 std::string HttpHeaders::combined(std::string_view name) const {

@@ -1,7 +1,8 @@
 #include "proxy/config_check.hpp"
 
-#include <string_view>
 #include <toml++/toml.h>
+#include <algorithm>
+#include <string_view>
 
 namespace wsgate::proxy {
 
@@ -67,6 +68,11 @@ std::vector<ConfigDiagnostic> check_config_file(const std::string& path) {
     }
     check_section(path, *found, node, out);
   }
+  // toml++ iterates keys in sorted order; report in file order, as a compiler would.
+  std::stable_sort(out.begin(), out.end(),
+                   [](const ConfigDiagnostic& a, const ConfigDiagnostic& b) {
+                     return a.line != b.line ? a.line < b.line : a.column < b.column;
+                   });
   return out;
 }
 

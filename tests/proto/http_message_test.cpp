@@ -56,8 +56,8 @@ TEST_CASE("request target splits into path and query", "[proto][http]") {
 }
 
 TEST_CASE("reason phrases cover the statuses wsgate sends", "[proto][http]") {
-  for (int s : {101, 200, 206, 304, 400, 403, 404, 405, 408, 413, 414, 416, 426, 431, 502, 503,
-                504}) {
+  for (int s :
+       {101, 200, 206, 304, 400, 403, 404, 405, 408, 413, 414, 416, 426, 431, 502, 503, 504}) {
     CAPTURE(s);
     CHECK(reason_phrase(s) != "Unknown");
   }
