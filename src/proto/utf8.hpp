@@ -25,10 +25,14 @@ class Utf8Validator {
   void reset() noexcept { *this = Utf8Validator{}; }
 
  private:
-  std::uint8_t need_ = 0;  ///< continuation bytes still expected in the open sequence
-  std::uint8_t lo_ = 0x80; ///< allowed range of the next continuation byte (first one is
-  std::uint8_t hi_ = 0xBF; ///< narrowed for E0, ED, F0, F4 to reject overlongs/surrogates/>U+10FFFF)
+  std::uint8_t need_ = 0;   ///< continuation bytes still expected in the open sequence
+  std::uint8_t lo_ = 0x80;  ///< allowed range of the next continuation byte (first one is
+  std::uint8_t hi_ =
+      0xBF;  ///< narrowed for E0, ED, F0, F4 to reject overlongs/surrogates/>U+10FFFF)
   bool failed_ = false;
+
+  bool step(std::uint8_t byte) noexcept;  ///< the byte-at-a-time state machine
+  bool fail() noexcept;                   ///< latches failed_; returns false
 };
 
 /// True if `bytes` is complete, valid UTF-8.
