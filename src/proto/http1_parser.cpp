@@ -9,16 +9,6 @@ namespace wsgate::proto {
 
 namespace {
 
-// RFC 9110 §5.6.2: tchar.
-bool is_tchar(char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
-
 HttpErrc map_llhttp_error(llhttp_errno_t err) noexcept {
   switch (err) {
     case HPE_INVALID_METHOD: return HttpErrc::bad_method;

@@ -9,16 +9,6 @@ namespace wsgate::proto {
 
 namespace {
 
-// RFC 9110 §5.6.2: tchar.
-bool is_tchar(char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
-
 // RFC 9110 §5.5 field-value / §4.3 reason-phrase: HTAB, SP, VCHAR, obs-text. Everything else is
 // a control character, and CR / LF / NUL among them would let a value inject fields or a body.
 bool is_field_text(std::string_view s) noexcept {

@@ -1,5 +1,8 @@
 #include "proto/http_error.hpp"
 
+#include "proto/ws_extensions.hpp"
+#include "proto/ws_handshake.hpp"
+
 #include <string>
 
 namespace wsgate::proto {
@@ -64,8 +67,19 @@ int http_status_for(HttpErrc e) noexcept {
 }
 
 int http_status_for(std::error_code ec) noexcept {
-  if (!ec || ec.category() != http_category()) return 500;
-  return http_status_for(static_cast<HttpErrc>(ec.value()));
+  if (!ec) return 500;
+  const std::error_category& cat = ec.category();
+  if (cat == http_category()) return http_status_for(static_cast<HttpErrc>(ec.value()));
+  if (cat == handshake_category()) return http_status_for(static_cast<HandshakeErrc>(ec.value()));
+  if (cat == client_handshake_category()) {
+    return http_status_for(static_cast<ClientHandshakeErrc>(ec.value()));
+  }
+  if (cat == extension_category()) {
+    // A client's offer that does not parse is its fault (400); every other extension error comes
+    // from validating an upstream's 101 (server offers are declined, not failed): Bad Gateway.
+    return ec == ExtensionErrc::syntax_error ? 400 : 502;
+  }
+  return 500;
 }
 
 }  // namespace wsgate::proto

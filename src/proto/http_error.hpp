@@ -44,8 +44,12 @@ inline std::error_code make_error_code(HttpErrc e) noexcept {
 /// The status a server sends for this error (see the table on HttpErrc).
 int http_status_for(HttpErrc e) noexcept;
 
-/// As above for any error code: codes of http_category() map through the table; any other
-/// category (and a zero code, which is not an error) yields 500.
+/// The one error -> status table of proto, for any error code a peer's request or an upstream's
+/// response can cause: http_category() through the table above, the server handshake's
+/// HandshakeErrc (400/403/405/426/505), the client handshake's ClientHandshakeErrc (502), and
+/// ExtensionErrc (a client's Sec-WebSocket-Extensions that does not parse: 400; an upstream's
+/// extension answer that breaks RFC 7692: 502). Any other category, and a zero
+/// code (which is not an error), yields 500.
 int http_status_for(std::error_code ec) noexcept;
 
 }  // namespace wsgate::proto

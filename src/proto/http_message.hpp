@@ -14,6 +14,14 @@ namespace wsgate::proto {
 /// ASCII case-insensitive equality (HTTP field names and tokens; RFC 9110 §5.1, §5.6.2).
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
+/// True for the characters of an RFC 9110 §5.6.2 token ("tchar"): ALPHA, DIGIT and
+/// ! # $ % & ' * + - . ^ _ ` | ~
+bool is_tchar(char c) noexcept;
+
+/// True if `s` is a non-empty token (RFC 9110 §5.6.2): methods, field names, upgrade protocols,
+/// subprotocols, extension names and parameters.
+bool is_token(std::string_view s) noexcept;
+
 /// Trims optional whitespace (SP / HTAB) from both ends (RFC 9110 §5.6.3 "OWS").
 std::string_view trim_ows(std::string_view s) noexcept;
 

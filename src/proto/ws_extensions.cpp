@@ -10,33 +10,6 @@ namespace wsgate::proto {
 
 namespace {
 
-// RFC 9110 §5.6.2 tchar.
-bool is_tchar(char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~': return true;
-    default: return false;
-  }
-}
-
-bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
-
 // A forward-only reader over one header value. Every method leaves the cursor unchanged when
 // it fails, but callers give up on the first failure anyway.
 class Cursor {

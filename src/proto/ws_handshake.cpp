@@ -7,6 +7,7 @@
 #include <array>
 
 #include "base/check.hpp"
+#include "proto/http_error.hpp"
 
 namespace wsgate::proto {
 
@@ -21,16 +22,6 @@ bool is_alpha(char c) noexcept {
 }
 bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
-}
-
-// RFC 9110 §5.6.2 tchar.
-bool is_tchar(char c) noexcept {
-  return is_alpha(c) || is_digit(c) ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
 }
 
 // The 6-bit value of a standard-alphabet base64 symbol (RFC 4648 §4), or -1.
@@ -355,17 +346,6 @@ int http_status_for(ClientHandshakeErrc) noexcept {
   return 502;
 }
 
-int handshake_status_for(std::error_code ec) noexcept {
-  if (!ec) return 500;
-  if (ec.category() == handshake_category()) {
-    return http_status_for(static_cast<HandshakeErrc>(ec.value()));
-  }
-  if (ec.category() == client_handshake_category()) {
-    return http_status_for(static_cast<ClientHandshakeErrc>(ec.value()));
-  }
-  return 500;
-}
-
 std::string compute_accept(std::string_view key) {
   std::string input;
   input.reserve(key.size() + kAcceptGuid.size());
@@ -457,7 +437,7 @@ HttpResponseHead make_upgrade_response(const UpgradeRequest& req,
 
 HandshakeRejection make_rejection(std::error_code ec) {
   HandshakeRejection r;
-  const int status = handshake_status_for(ec);
+  const int status = http_status_for(ec);
   r.head.status = status;
   r.body = std::to_string(status);
   r.body.append(" ").append(reason_phrase(status)).append(": ").append(ec.message()).append("\n");

@@ -93,10 +93,8 @@ int http_status_for(HandshakeErrc e) noexcept;
 /// answers the downstream client "Bad Gateway".
 int http_status_for(ClientHandshakeErrc e) noexcept;
 
-/// The status for an error code of either handshake category, as above; any other category
-/// (and a zero code) yields 500. Named apart from http_error.hpp's http_status_for(error_code),
-/// which covers HttpErrc only: the proxy's one error->status table dispatches on the category.
-int handshake_status_for(std::error_code ec) noexcept;
+/// For a std::error_code of either category use http_status_for(std::error_code) from
+/// http_error.hpp: proto's one error -> status table.
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -194,7 +192,7 @@ struct HandshakeRejection {
   std::string body;
 };
 
-/// Builds the refusal for `ec` (status from handshake_status_for: meant for the two handshake
+/// Builds the refusal for `ec` (status from http_status_for: meant for the two handshake
 /// categories; any other category gets a 500). The head
 /// carries "Content-Type: text/plain; charset=utf-8", "Content-Length" matching `body`, and
 /// "Connection: close"; plus, for 405, "Allow: GET" (RFC 9110 §15.5.6 requires it); for 426,

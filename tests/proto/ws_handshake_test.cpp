@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "proto/http_error.hpp"
 #include "proto/ws_handshake.hpp"
 
 using namespace wsgate::proto;
@@ -173,7 +174,7 @@ TEST_CASE("each handshake error has its trigger, status and extra header",
     INFO(ec.message());
     if (row.make) CHECK(validate_error(row.make()) == ec);
     CHECK(http_status_for(row.errc) == row.status);
-    CHECK(handshake_status_for(ec) == row.status);
+    CHECK(http_status_for(ec) == row.status);
     const HandshakeRejection rej = make_rejection(ec);
     CHECK(rej.head.status == row.status);
     if (!row.extra_name.empty()) CHECK(rej.head.headers.get(row.extra_name) == row.extra_value);
@@ -229,10 +230,10 @@ TEST_CASE("make_rejection writes exact heads and bodies", "[proto][ws][handshake
   }
   SECTION("client-side errors are 502, foreign categories 500") {
     CHECK(http_status_for(ClientHandshakeErrc::accept_mismatch) == 502);
-    CHECK(handshake_status_for(ClientHandshakeErrc::accept_mismatch) == 502);
+    CHECK(http_status_for(make_error_code(ClientHandshakeErrc::accept_mismatch)) == 502);
     CHECK(make_rejection(ClientHandshakeErrc::status_not_101).head.status == 502);
-    CHECK(handshake_status_for(std::make_error_code(std::errc::io_error)) == 500);
-    CHECK(handshake_status_for(std::error_code{}) == 500);
+    CHECK(http_status_for(std::make_error_code(std::errc::io_error)) == 500);
+    CHECK(http_status_for(std::error_code{}) == 500);
     CHECK(make_rejection(std::make_error_code(std::errc::io_error)).head.status == 500);
   }
 }
@@ -681,7 +682,7 @@ TEST_CASE("handshake error categories name every value", "[proto][ws][handshake]
   CHECK(messages.size() == static_cast<std::size_t>(HandshakeErrc::origin_forbidden));
   messages.clear();
   for (int v = 1; v <= static_cast<int>(ClientHandshakeErrc::subprotocol_multiple); ++v) {
-    CHECK(handshake_status_for(std::error_code(v, client_handshake_category())) == 502);
+    CHECK(http_status_for(std::error_code(v, client_handshake_category())) == 502);
     messages.insert(client_handshake_category().message(v));
   }
   CHECK(messages.size() == static_cast<std::size_t>(ClientHandshakeErrc::subprotocol_multiple));
