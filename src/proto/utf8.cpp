@@ -19,6 +19,8 @@
 
 #include "proto/utf8.hpp"
 
+#include <atomic>
+
 #include <array>
 #include <bit>
 #include <cstring>
@@ -223,9 +225,11 @@ __attribute__((target("avx2"))) bool validate_avx2(const std::uint8_t*& p,
   return true;
 }
 
+std::atomic<bool> g_portable_only{false};  // detail::utf8_set_portable_only
+
 bool has_avx2() noexcept {
   static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
+  return yes && !g_portable_only.load(std::memory_order_relaxed);
 }
 #endif
 
@@ -270,6 +274,12 @@ bool Utf8Validator::feed(ByteView bytes) noexcept {
     if (!step(*p)) return fail();
   }
   return true;
+}
+
+void detail::utf8_set_portable_only([[maybe_unused]] bool on) noexcept {
+#if defined(WSGATE_UTF8_AVX2)
+  g_portable_only.store(on, std::memory_order_relaxed);
+#endif
 }
 
 bool is_valid_utf8(ByteView bytes) noexcept {

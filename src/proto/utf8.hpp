@@ -38,4 +38,11 @@ class Utf8Validator {
 /// True if `bytes` is complete, valid UTF-8.
 bool is_valid_utf8(ByteView bytes) noexcept;
 
+namespace detail {
+/// Test hook: while on, feed() uses only the portable paths (SSE2/word ASCII skip and scalar
+/// checks) even on CPUs with AVX2, so tests cover what a machine without AVX2 runs.
+/// Process-wide; tests flip it around a test case. Not for production use.
+void utf8_set_portable_only(bool on) noexcept;
+}  // namespace detail
+
 }  // namespace wsgate::proto

@@ -16,6 +16,22 @@ namespace {
 
 constexpr std::size_t kValid = static_cast<std::size_t>(-1);  // "never fails"
 
+// Runs the enclosing test case twice: with the fastest path the CPU has (AVX2 where present),
+// then with the portable paths only (what a machine without AVX2 runs).
+class PathChoice {
+ public:
+  PathChoice() : portable_(GENERATE(false, true)) {
+    wsgate::proto::detail::utf8_set_portable_only(portable_);
+  }
+  ~PathChoice() { wsgate::proto::detail::utf8_set_portable_only(false); }
+  PathChoice(const PathChoice&) = delete;
+  PathChoice& operator=(const PathChoice&) = delete;
+  bool portable() const { return portable_; }
+
+ private:
+  bool portable_;
+};
+
 // "ce ba e1" -> bytes.
 Bytes hex(std::string_view s) {
   Bytes out;
@@ -237,6 +253,8 @@ TEST_CASE("utf8 accepts every boundary code point at every split", "[proto][utf8
 }
 
 TEST_CASE("utf8 fails fast at the exact byte proving the input invalid", "[proto][utf8]") {
+  const PathChoice path;
+  CAPTURE(path.portable());
   for (const Case& c : kInvalid) check_in_contexts(c, false, true);
 }
 
@@ -297,6 +315,8 @@ TEST_CASE("utf8 stays failed until reset", "[proto][utf8]") {
 }
 
 TEST_CASE("utf8 finds one bad byte at any position in long ASCII", "[proto][utf8]") {
+  const PathChoice path;
+  CAPTURE(path.portable());
   for (std::size_t len : {std::size_t{40}, std::size_t{100}}) {
     for (std::size_t pos = 0; pos < len; ++pos) {
       INFO("len " << len << " pos " << pos);
@@ -362,6 +382,8 @@ TEST_CASE("utf8 agrees with the reference on every two-byte input", "[proto][utf
 }
 
 TEST_CASE("utf8 long mixed text is valid in pieces of every size", "[proto][utf8]") {
+  const PathChoice path;
+  CAPTURE(path.portable());
   Bytes text;
   const char* const kParts[] = {"The quick brown fox ",
                                 "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5 ",
@@ -398,6 +420,8 @@ Bytes filler(std::size_t n) {
 
 TEST_CASE("utf8 vector path agrees with the reference around 32-byte block edges",
           "[proto][utf8]") {
+  const PathChoice path;
+  CAPTURE(path.portable());
   // Fewer bytes than the test above: this one runs every sequence in 9 contexts.
   const std::uint8_t kInteresting[] = {0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf,
                                        0xc1, 0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0xf5};
@@ -427,6 +451,8 @@ TEST_CASE("utf8 vector path agrees with the reference around 32-byte block edges
 }
 
 TEST_CASE("utf8 fail-fast holds for every case at every offset of a long buffer", "[proto][utf8]") {
+  const PathChoice path;
+  CAPTURE(path.portable());
   for (const Case& c : kInvalid) {
     const Bytes core = hex(c.bytes);
     for (std::size_t offset = 0; offset <= 70; ++offset) {
