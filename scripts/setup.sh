@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libssl-dev zlib1g-dev libuv1-dev libtomlplusplus-dev node-llhttp  # libraries
-  catch2 libbenchmark-dev                                           # tests, bench/
+  catch2 libbenchmark-dev clang-format                              # tests, lint, bench/
 )
 for group in "$@"; do
   case "$group" in
