@@ -28,6 +28,6 @@ for t in "${targets[@]}"; do
        -artifact_prefix="fuzz/artifacts/$t/" "fuzz/work/$t" 2>"fuzz/work/$t.log"; then
     echo "!! $t found a problem: see fuzz/work/$t.log and fuzz/artifacts/$t/"; status=1
   fi
-  grep -E "stat::number_of_executed_runs|stat::peak_rss_mb" "fuzz/work/$t.log" || true
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb|^Done" "fuzz/work/$t.log" || true
 done
 exit $status
