@@ -152,6 +152,19 @@ void BM_utf8_random_lengths(benchmark::State& state) {
   run(state, text, piece_of(state, size));
 }
 
+// The same texts through the portable paths only (what a CPU without AVX2 runs).
+void BM_utf8_portable_ascii(benchmark::State& state) {
+  detail::utf8_set_portable_only(true);
+  BM_utf8_ascii(state);
+  detail::utf8_set_portable_only(false);
+}
+
+void BM_utf8_portable_mixed(benchmark::State& state) {
+  detail::utf8_set_portable_only(true);
+  BM_utf8_mixed(state);
+  detail::utf8_set_portable_only(false);
+}
+
 // bytes = total size; piece = bytes per feed() (0 = the whole buffer in one call).
 void args(benchmark::internal::Benchmark* b) {
   b->ArgsProduct({{1024, 16384, 1 << 20}, {0, 1024}})->ArgNames({"bytes", "piece"});
@@ -159,5 +172,7 @@ void args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_utf8_ascii)->Apply(args);
 BENCHMARK(BM_utf8_mixed)->Apply(args);
 BENCHMARK(BM_utf8_random_lengths)->Apply(args);
+BENCHMARK(BM_utf8_portable_ascii)->Apply(args);
+BENCHMARK(BM_utf8_portable_mixed)->Apply(args);
 
 }  // namespace
