@@ -107,7 +107,8 @@ class Http1Core;  // the llhttp wrapper, shared by both directions (defined in h
 /// feed() consumes bytes and returns how many it consumed. It consumes everything given unless:
 ///  - a handler returned Http1Action::pause: the rest starts right after that event;
 ///  - a message switched protocols (upgraded()): the rest starts at the first byte after the
-///    head of the Upgrade/CONNECT request (e.g. the first WebSocket frame) and is not HTTP;
+///    Upgrade request message (its head and any body, RFC 9110 §7.8; a WebSocket upgrade has no
+///    body) or after the head of a CONNECT request, e.g. the first WebSocket frame; it is not HTTP;
 ///  - a message ended the connection (!should_keep_alive()): the rest is ignored.
 /// Resuming after a pause is just another feed() with the unconsumed bytes (plus any new ones).
 ///
@@ -135,10 +136,11 @@ class HttpRequestParser {
   /// on_request_head on.
   bool should_keep_alive() const noexcept;
 
-  /// True after a request with "Connection: upgrade" + "Upgrade", or a CONNECT, is complete:
-  /// feed() stopped at the first byte that follows it. The bytes after belong to the new
-  /// protocol; feeding more fails with data_after_close. If the server declines the upgrade and
-  /// answers in HTTP (e.g. 426, 404), it calls resume_after_upgrade() and feeds the rest again.
+  /// True after a request with "Connection: upgrade" + "Upgrade" (head and any body), or the
+  /// head of a CONNECT, is complete: feed() stopped at the first byte that follows it. The bytes
+  /// after belong to the new protocol; feeding more fails with data_after_close. If the server
+  /// declines the upgrade and answers in HTTP (e.g. 426, 404), it calls resume_after_upgrade() and
+  /// feeds the rest again.
   bool upgraded() const noexcept;
   /// Leaves the upgraded state and parses the following bytes as HTTP again (llhttp's
   /// llhttp_resume_after_upgrade). No effect unless upgraded(); if the declined request did not

@@ -59,11 +59,11 @@ Bytef* zptr(const std::byte* p) noexcept {
   return const_cast<Bytef*>(reinterpret_cast<const Bytef*>(p));
 }
 
-// Grows `out` by up to `want` bytes (at least the spare capacity, if larger) for zlib to
-// write into; the caller shrinks it back to what zlib produced.
+// Grows `out` by `want` bytes (capped per zlib call) for zlib to write into; the caller shrinks it
+// back to what zlib produced. Only `want` is zero-filled: growing into all spare capacity would
+// memset a buffer that once held a 16 MiB message on every tiny message after it.
 std::size_t grow_for_output(Bytes& out, std::size_t want) {
-  const std::size_t spare = out.capacity() - out.size();
-  const std::size_t room = std::min(std::max(want, spare), kMaxZlibChunk);
+  const std::size_t room = std::min(want, kMaxZlibChunk);
   out.resize(out.size() + room);
   return room;
 }

@@ -160,7 +160,9 @@ void append_frame(Bytes& out, Opcode op, ByteView payload, bool fin, std::option
 
   std::byte head[kMaxFrameHeaderSize];
   const std::size_t n = encode_frame_header(h, head);
-  out.reserve(out.size() + n + payload.size());
+  // Grow geometrically: an exact reserve() would reallocate on every frame of a batch.
+  const std::size_t needed = out.size() + n + payload.size();
+  if (needed > out.capacity()) out.reserve(std::max(needed, 2 * out.capacity()));
   out.insert(out.end(), head, head + n);
   const std::size_t body = out.size();
   out.insert(out.end(), payload.begin(), payload.end());

@@ -89,6 +89,8 @@ void append_frame(Bytes& out, Opcode op, ByteView payload, bool fin, std::option
 /// rand()). Keys are drawn from a per-thread pool refilled 256 keys (1 KiB) per RAND_bytes call.
 /// Thread: any (the pool is thread_local). Errors: a RAND_bytes failure means the process has no
 /// usable entropy; that is fatal (WSGATE_CHECK aborts), like an allocation failure.
+/// Fork: a child forked after the first call would repeat its parent's unused keys; wsgate does
+/// not fork, and a process that must should call this only after fork().
 MaskKey random_mask_key();
 
 /// Decodes one header from the start of `in` without keeping state.

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -451,4 +452,29 @@ TEST_CASE("agreed parameters map onto each side's deflater and inflater", "[prot
   const InflaterOptions ci = inflater_options(p, DeflateRole::client);
   CHECK(ci.window_bits == 10);
   CHECK(ci.no_context_takeover);
+}
+
+TEST_CASE("tiny messages into a reused large buffer cost what they produce", "[proto][deflate]") {
+  // Regression: the output buffer used to be grown into all of its spare capacity (zero-filled)
+  // on every call, so after one large message each tiny one memset tens of MiB.
+  WsDeflater d;
+  const Bytes tiny = compress_one(d, to_bytes("ok"));
+  WsInflater inf;
+  Bytes out;
+  out.reserve(std::size_t{64} << 20);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000; ++i) {
+    out.clear();
+    REQUIRE_FALSE(inf.inflate(tiny, out, kNoCap));
+    REQUIRE(out == to_bytes("ok"));
+  }
+  Bytes packed;
+  packed.reserve(std::size_t{64} << 20);
+  for (int i = 0; i < 1000; ++i) {
+    packed.clear();
+    d.compress(to_bytes("ok"), packed);
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  // 2000 x 64 MiB of memset took seconds; the work itself takes milliseconds, even under ASan.
+  CHECK(elapsed < std::chrono::milliseconds(1500));
 }

@@ -327,3 +327,22 @@ TEST_CASE("random mask keys differ across calls and pool refills", "[proto][ws][
   // still catches a constant, a counter-free repeat of the pool, or rand()-style short cycles.
   CHECK(seen.size() >= 990);
 }
+
+TEST_CASE("append_frame grows a batch buffer geometrically", "[proto][ws][frame]") {
+  // Regression: an exact reserve() per call reallocated (and copied) the whole batch on every
+  // frame, quadratic in the number of frames.
+  Bytes out;
+  const Bytes one = {std::byte{'x'}};
+  int reallocations = 0;
+  const std::byte* data = out.data();
+  for (int i = 0; i < 100000; ++i) {
+    append_frame(out, i == 0 ? Opcode::binary : Opcode::continuation, one, i == 99999,
+                 random_mask_key());
+    if (out.data() != data) {
+      ++reallocations;
+      data = out.data();
+    }
+  }
+  CHECK(out.size() == 100000u * 7u);  // 2-byte header + 4-byte key + 1 byte each
+  CHECK(reallocations < 40);
+}
