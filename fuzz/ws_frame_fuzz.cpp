@@ -5,7 +5,8 @@
 // from the peer.
 //   bit 0     role: 0 server (expects masked frames), 1 client
 //   bit 1     rsv1_allowed (permessage-deflate negotiated)
-//   bits 2-3  limits: defaults / 125 B frames and 300 B messages / 0 and 0 / 64 KiB and 64 KiB
+//   bits 2-3  limits: defaults / 125 B frames and 300 B messages / 0 and 0 / 64 KiB and 64 KiB;
+//             with bit 1 set, bit 3 also attaches an inflater (RSV1 messages are inflated)
 //   bits 4-7  chunking pattern: 0 = one byte per feed(), else a cycle of small piece sizes
 //             (the uWS makeChunked idea: the input chooses its own read boundaries)
 // Oracles: the stream fed whole and fed in pieces must give identical events and error; a
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "proto/utf8.hpp"
+#include "proto/ws_deflate.hpp"
 #include "proto/ws_message.hpp"
 
 using namespace wsgate;
@@ -112,9 +114,12 @@ struct Outcome {
 };
 
 /// Feeds a private copy of `wire` (feed() unmasks in place) in pieces; `pattern` < 0 = whole.
-Outcome run(const std::vector<std::byte>& wire, const MessageConfig& cfg, int pattern) {
+Outcome run(const std::vector<std::byte>& wire, const MessageConfig& cfg, bool inflate,
+            int pattern) {
   std::vector<std::byte> buf = wire;
+  WsInflater inflater;
   MessageAssembler a(cfg);
+  if (inflate) a.set_inflater(&inflater);
   Checker ev(cfg);
   Outcome out;
   std::size_t pos = 0;
@@ -147,8 +152,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto* first = reinterpret_cast<const std::byte*>(data + 1);
   const std::vector<std::byte> wire(first, first + (size - 1));
 
-  const Outcome whole = run(wire, cfg, -1);
-  const Outcome pieces = run(wire, cfg, ctl >> 4);
+  const bool inflate = cfg.rsv1_allowed && (ctl & 8u) != 0;
+  const Outcome whole = run(wire, cfg, inflate, -1);
+  const Outcome pieces = run(wire, cfg, inflate, ctl >> 4);
   require(whole.error == pieces.error);
   require(whole.events == pieces.events);
   return 0;

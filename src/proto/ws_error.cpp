@@ -9,7 +9,8 @@ namespace {
 WsCondition condition_of(WsErrc e) noexcept {
   switch (e) {
     case WsErrc::invalid_utf8:
-    case WsErrc::invalid_close_reason: return WsCondition::invalid_payload;
+    case WsErrc::invalid_close_reason:
+    case WsErrc::bad_compressed_data: return WsCondition::invalid_payload;
     case WsErrc::frame_too_big:
     case WsErrc::message_too_big: return WsCondition::limit_exceeded;
     default: return WsCondition::protocol_violation;
@@ -40,6 +41,7 @@ class WsCategory final : public std::error_category {
       case WsErrc::invalid_close_reason: return "close reason is not valid UTF-8";
       case WsErrc::frame_too_big: return "frame payload exceeds the limit";
       case WsErrc::message_too_big: return "message exceeds the limit";
+      case WsErrc::bad_compressed_data: return "compressed message does not inflate";
     }
     return "unknown websocket error " + std::to_string(ev);
   }

@@ -46,7 +46,8 @@ enum class WsErrc {
   invalid_utf8,             ///< text message is not UTF-8 (§8.1)                    -> 1007
   invalid_close_reason,     ///< close reason is not UTF-8 (§5.5.1)                  -> 1007
   frame_too_big,            ///< frame payload above the configured limit            -> 1009
-  message_too_big,          ///< message above the configured limit                  -> 1009
+  message_too_big,          ///< message above the configured limit (inflated size too) -> 1009
+  bad_compressed_data,      ///< an RSV1 message does not inflate (RFC 7692 §6.2)   -> 1007
 };
 
 /// What callers branch on. Error codes of every WebSocket-path category (frames, deflate, ...)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "base/check.hpp"
 
@@ -137,10 +138,11 @@ WsErrc MessageAssembler::begin_frame() noexcept {
   if (!continuation) {
     msg_active_ = true;
     msg_op_ = h.opcode;
-    msg_compressed_ = h.rsv1;
-    // Compressed text is validated by whoever inflates it (RFC 7692 §6: the UTF-8 rule
-    // applies to the uncompressed data).
-    msg_check_utf8_ = h.opcode == Opcode::text && !h.rsv1;
+    msg_inflate_ = h.rsv1 && inflater_ != nullptr;
+    msg_compressed_ = h.rsv1 && !msg_inflate_;
+    // RFC 7692 §6: the UTF-8 rule applies to the uncompressed data. Text we deliver still
+    // deflated is validated by whoever inflates it.
+    msg_check_utf8_ = h.opcode == Opcode::text && !msg_compressed_;
     utf8_.reset();
   }
   msg_size_ = before + h.payload_len;
@@ -149,8 +151,9 @@ WsErrc MessageAssembler::begin_frame() noexcept {
 
 WsErrc MessageAssembler::whole_frame(MutableByteView payload, MessageEvents& ev) {
   const bool unfragmented = rx_fh_.fin && rx_fh_.opcode != Opcode::continuation;
-  if (!is_control(rx_fh_.opcode) && !unfragmented) {
-    // A fragment: it joins the message buffer like a frame split across feeds.
+  if (!is_control(rx_fh_.opcode) && (!unfragmented || msg_inflate_)) {
+    // A fragment, or a frame to inflate: it joins the message buffer like a frame split
+    // across feeds.
     rx_key_off_ = 0;
     if (const WsErrc e = frame_chunk(payload); e != kOk) return e;
     return end_frame(ev);
@@ -173,6 +176,7 @@ WsErrc MessageAssembler::frame_chunk(MutableByteView chunk) {
     ctl_len_ = static_cast<std::uint8_t>(ctl_len_ + chunk.size());
     return kOk;
   }
+  if (msg_inflate_) return inflate_chunk(chunk, false);
   // Fail fast (Autobahn 6.x): judge the bytes before keeping them, so an invalid first
   // fragment is reported before the rest of the message arrives.
   if (msg_check_utf8_ && !utf8_.feed(chunk)) return WsErrc::invalid_utf8;
@@ -180,9 +184,31 @@ WsErrc MessageAssembler::frame_chunk(MutableByteView chunk) {
   return kOk;
 }
 
+WsErrc MessageAssembler::inflate_chunk(ByteView chunk, bool last) {
+  const auto cap = static_cast<std::size_t>(
+      std::min<std::uint64_t>(cfg_.max_message_size, std::numeric_limits<std::size_t>::max()));
+  const std::size_t before = msg_buf_.size();
+  const std::error_code ec =
+      last ? inflater_->finish(msg_buf_, cap) : inflater_->feed(chunk, msg_buf_, cap);
+  // The inflated bytes are judged as they appear, so compressed text fails as fast as plain.
+  // They are judged even when inflating then failed: they precede the failure in the stream,
+  // so the error reported does not depend on how the reads cut the message.
+  if (msg_check_utf8_ && !utf8_.feed(ByteView(msg_buf_).subspan(before))) {
+    return WsErrc::invalid_utf8;
+  }
+  if (ec) {
+    return ec == WsCondition::limit_exceeded ? WsErrc::message_too_big
+                                             : WsErrc::bad_compressed_data;
+  }
+  return kOk;
+}
+
 WsErrc MessageAssembler::end_frame(MessageEvents& ev) {
   if (is_control(rx_fh_.opcode)) return deliver_control(ByteView(ctl_buf_, ctl_len_), ev);
   if (!rx_fh_.fin) return kOk;
+  if (msg_inflate_) {
+    if (const WsErrc e = inflate_chunk({}, true); e != kOk) return e;
+  }
   if (msg_check_utf8_ && !utf8_.complete()) return WsErrc::invalid_utf8;
   ev.on_message(msg_op_, msg_buf_, msg_compressed_);
   finish_message();
@@ -205,6 +231,7 @@ WsErrc MessageAssembler::deliver_control(ByteView payload, MessageEvents& ev) {
 
 void MessageAssembler::finish_message() noexcept {
   msg_active_ = false;
+  msg_inflate_ = false;
   msg_size_ = 0;
   // Give the memory back: an idle connection should hold no message buffer (STYLE §6).
   Bytes().swap(msg_buf_);

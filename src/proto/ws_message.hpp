@@ -11,6 +11,7 @@
 #include "base/result.hpp"
 #include "proto/utf8.hpp"
 #include "proto/ws_close.hpp"
+#include "proto/ws_deflate.hpp"
 #include "proto/ws_error.hpp"
 #include "proto/ws_frame.hpp"
 
@@ -27,9 +28,9 @@ struct MessageConfig {
   /// Largest payload of a single data frame. Larger -> WsErrc::frame_too_big (1009), detected
   /// from the header before any payload is buffered. Control frames are bounded by 125 instead.
   std::uint64_t max_frame_size = std::uint64_t{16} << 20;  // 16 MiB
-  /// Largest data message, summed over its fragments (the *compressed* size for RSV1 messages;
-  /// the inflated size is capped by the inflater). Larger -> WsErrc::message_too_big (1009),
-  /// detected from the header of the frame that would cross it.
+  /// Largest data message, summed over its fragments (for RSV1 messages the compressed size,
+  /// and with an inflater attached the inflated size as well). Larger -> WsErrc::message_too_big
+  /// (1009), detected from the header of the frame that would cross it.
   std::uint64_t max_message_size = std::uint64_t{16} << 20;  // 16 MiB
   /// permessage-deflate was negotiated: RSV1 is allowed on the first frame of a data message and
   /// marks it compressed (RFC 7692 §6). Otherwise any RSV bit is WsErrc::reserved_bits.
@@ -47,8 +48,10 @@ class MessageEvents {
  public:
   virtual ~MessageEvents() = default;
   /// A complete text or binary message. `op` is Opcode::text or Opcode::binary. For text with
-  /// `compressed == false` the payload has been validated as UTF-8; a `compressed` message
-  /// (first frame had RSV1) is delivered as received, still deflated, unvalidated.
+  /// `compressed == false` the payload has been validated as UTF-8. `compressed` means the
+  /// payload is still deflated: the first frame had RSV1 and no inflater was attached (see
+  /// MessageAssembler::set_inflater); such text is unvalidated. With an inflater attached every
+  /// message arrives inflated and validated, with `compressed == false`.
   virtual void on_message(Opcode op, ByteView payload, bool compressed) = 0;
   /// A ping (payload <= 125 bytes). Answering with a pong is the caller's job (§5.5.2).
   virtual void on_ping(ByteView payload) = 0;
@@ -77,7 +80,8 @@ class MessageEvents {
 /// Payload checks: invalid_utf8 as soon as a text byte makes the message invalid (fail-fast,
 /// across frames and feed() calls; the end of a message inside a code point fails at its last
 /// byte), close_payload_one_byte / invalid_close_code / invalid_close_reason when a close frame
-/// is complete, frame_after_close on the first byte after a close frame.
+/// is complete, frame_after_close on the first byte after a close frame; with an inflater,
+/// bad_compressed_data and message_too_big on the inflated output (see set_inflater).
 ///
 /// Thread: one assembler per connection direction; not shared between threads.
 class MessageAssembler {
@@ -98,6 +102,16 @@ class MessageAssembler {
   /// that error as "the peer kept talking after its close", not answer it with 1002.
   Result<std::size_t> feed(MutableByteView in, MessageEvents& ev);
 
+  /// Attaches the inflater for this direction's permessage-deflate context (borrowed: it must
+  /// outlive the assembler or be detached with nullptr; set it between messages). With one
+  /// attached and rsv1_allowed, each RSV1 message is inflated as its payload arrives, frame by
+  /// frame and read by read: the inflated size is capped by max_message_size (message_too_big,
+  /// 1009, as soon as the output would cross it), compressed text is validated as it inflates
+  /// (invalid_utf8, 1007, fail-fast as for plain text), and data that does not inflate is
+  /// bad_compressed_data (1007). Without one, RSV1 messages are delivered still deflated
+  /// (a proxy relaying compressed frames untouched).
+  void set_inflater(WsInflater* inflater) noexcept { inflater_ = inflater; }
+
   /// The error that killed the assembler, or a default (success) code.
   std::error_code error() const noexcept { return err_; }
   /// True once the peer's close frame has been delivered.
@@ -116,6 +130,7 @@ class MessageAssembler {
   WsErrc begin_frame() noexcept;
   WsErrc whole_frame(MutableByteView payload, MessageEvents& ev);
   WsErrc frame_chunk(MutableByteView chunk);
+  WsErrc inflate_chunk(ByteView chunk, bool last);
   WsErrc end_frame(MessageEvents& ev);
   WsErrc deliver_control(ByteView payload, MessageEvents& ev);
   void finish_message() noexcept;
@@ -133,13 +148,15 @@ class MessageAssembler {
 
   // Current data message (possibly fragmented).
   bool msg_active_ = false;         ///< a data message has started and not finished
-  bool msg_compressed_ = false;     ///< its first frame had RSV1
-  bool msg_check_utf8_ = false;     ///< uncompressed text: validate as it arrives
+  bool msg_compressed_ = false;     ///< delivered still deflated (RSV1, no inflater)
+  bool msg_inflate_ = false;        ///< RSV1 with an inflater: inflated into msg_buf_
+  bool msg_check_utf8_ = false;     ///< text we see uncompressed: validate as it arrives
   Opcode msg_op_ = Opcode::binary;  ///< text or binary
   std::uint64_t msg_size_ = 0;      ///< payload bytes announced so far, for max_message_size
   Bytes msg_buf_;                   ///< fragments copied so far; released after delivery
   Utf8Validator utf8_;              ///< state across fragments and feeds
 
+  WsInflater* inflater_ = nullptr;  ///< borrowed; see set_inflater()
   // Lifetime.
   bool closed_ = false;   ///< peer's close frame delivered
   bool in_feed_ = false;  ///< reentrancy guard

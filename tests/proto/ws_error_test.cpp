@@ -10,7 +10,7 @@ using namespace wsgate::proto;
 
 namespace {
 
-constexpr int kLastWsErrc = static_cast<int>(WsErrc::message_too_big);
+constexpr int kLastWsErrc = static_cast<int>(WsErrc::bad_compressed_data);
 
 }  // namespace
 
@@ -39,6 +39,7 @@ TEST_CASE("every WsErrc has a message, a condition and a close code", "[proto][w
       {WsErrc::invalid_close_reason, WsCondition::invalid_payload, CloseCode::invalid_payload},
       {WsErrc::frame_too_big, WsCondition::limit_exceeded, CloseCode::message_too_big},
       {WsErrc::message_too_big, WsCondition::limit_exceeded, CloseCode::message_too_big},
+      {WsErrc::bad_compressed_data, WsCondition::invalid_payload, CloseCode::invalid_payload},
   };
   // The table covers the enum: values 1..kLastWsErrc, each once, and nothing after the last.
   REQUIRE(std::size(rows) == static_cast<std::size_t>(kLastWsErrc));

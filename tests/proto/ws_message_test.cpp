@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/ws_deflate.hpp"
 #include "proto/ws_message.hpp"
 
 using namespace wsgate;
@@ -164,10 +165,14 @@ MessageConfig deflate_cfg(Role role = Role::server) {
 /// Feeds a copy of `wire` to a fresh assembler in the pieces [0,c0), [c0,c1), ..., [cN,end).
 /// Checks the feed() contract on the way: a successful feed consumes its whole piece; after an
 /// error, feed() keeps returning it and emits nothing more.
-Outcome run_cuts(const Bytes& wire, const MessageConfig& cfg,
-                 const std::vector<std::size_t>& cuts) {
+/// With `inflate`, a fresh inflater with those options is attached for the run.
+Outcome run_cuts(const Bytes& wire, const MessageConfig& cfg, const std::vector<std::size_t>& cuts,
+                 const InflaterOptions* inflate = nullptr) {
   Bytes buf = wire;  // feed() unmasks in place
+  std::optional<WsInflater> inflater;
+  if (inflate != nullptr) inflater.emplace(*inflate);
   MessageAssembler a(cfg);
+  if (inflater) a.set_inflater(&*inflater);
   Recorder rec;
   Outcome out;
   bool counts_ok = true;
@@ -197,21 +202,22 @@ Outcome run_cuts(const Bytes& wire, const MessageConfig& cfg,
 /// Runs `wire` whole, byte by byte, in fixed-size chunks and cut in two at every offset (for
 /// long images: every offset near either end and a stride in between). Every way must give the
 /// same events and error. Returns the whole-buffer outcome.
-Outcome run_all_splits(const Bytes& wire, const MessageConfig& cfg) {
-  const Outcome whole = run_cuts(wire, cfg, {});
+Outcome run_all_splits(const Bytes& wire, const MessageConfig& cfg,
+                       const InflaterOptions* inflate = nullptr) {
+  const Outcome whole = run_cuts(wire, cfg, {}, inflate);
   for (std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{7},
                             std::size_t{13}, std::size_t{997}}) {
     if (chunk >= wire.size()) continue;
     std::vector<std::size_t> cuts;
     for (std::size_t c = chunk; c < wire.size(); c += chunk) cuts.push_back(c);
     INFO("chunks of " << chunk);
-    REQUIRE(run_cuts(wire, cfg, cuts) == whole);
+    REQUIRE(run_cuts(wire, cfg, cuts, inflate) == whole);
   }
   const std::size_t n = wire.size();
   for (std::size_t cut = 0; cut <= n; ++cut) {
     if (n > 2048 && cut > 300 && cut + 300 < n && cut % 509 != 0) continue;
     INFO("cut at " << cut << " of " << n);
-    REQUIRE(run_cuts(wire, cfg, {cut}) == whole);
+    REQUIRE(run_cuts(wire, cfg, {cut}, inflate) == whole);
   }
   return whole;
 }
@@ -366,7 +372,9 @@ TEST_CASE("every WsErrc is produced by the assembler with its close code", "[pro
     MessageConfig cfg;
     Bytes wire;
     CloseCode close;
+    const InflaterOptions* inflate = nullptr;
   };
+  const InflaterOptions inflate;
   MessageConfig small = server_cfg();
   small.max_frame_size = 10;
   small.max_message_size = 15;
@@ -426,13 +434,17 @@ TEST_CASE("every WsErrc is produced by the assembler with its close code", "[pro
            .frame(Opcode::continuation, std::string(6, 'y'))
            .bytes(),
        CloseCode::message_too_big},
+      // 0xFF opens a block of the reserved type 3 (RFC 1951 §3.2.3).
+      {WsErrc::bad_compressed_data, deflate_cfg(),
+       w().frame(Opcode::binary, "\xFF\xFF\xFF", true, true).bytes(), CloseCode::invalid_payload,
+       &inflate},
   };
-  REQUIRE(rows.size() == static_cast<std::size_t>(WsErrc::message_too_big));
+  REQUIRE(rows.size() == static_cast<std::size_t>(WsErrc::bad_compressed_data));
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& row = rows[i];
     REQUIRE(static_cast<std::size_t>(row.error) == i + 1);  // in enum order, none missing
     INFO(make_error_code(row.error).message());
-    const Outcome got = run_all_splits(row.wire, row.cfg);
+    const Outcome got = run_all_splits(row.wire, row.cfg, row.inflate);
     CHECK(got.error == make_error_code(row.error));
     CHECK(close_code_for(got.error) == row.close);
     // Nothing is delivered for an offending message; only frame_after_close follows an event.
@@ -1173,4 +1185,108 @@ TEST_CASE("append_frame output decodes to the same message in both roles", "[pro
       }
     }
   }
+}
+
+// =============================================================================================
+// permessage-deflate with an inflater attached (RFC 7692 §6-§7)
+// =============================================================================================
+
+namespace {
+
+std::string deflated(WsDeflater& d, std::string_view text) {
+  Bytes out;
+  d.compress(as_bytes(text), out);
+  return std::string(as_chars(out));
+}
+
+}  // namespace
+
+TEST_CASE("inflating assembler delivers RFC 7692 examples inflated at every split",
+          "[proto][ws][message][deflate]") {
+  const InflaterOptions takeover;
+  const std::string hello("\xf2\x48\xcd\xc9\xc9\x07\x00", 7);  // §7.2.3.1
+  auto w = [] { return Wire::to_server(); };
+  // One frame; the §7.2.3.1 payload split over two frames with a ping between (§7.2.3.1's
+  // fragmented form); the §7.2.3.2 context-takeover pair; then an uncompressed message.
+  const Bytes wire =
+      w().frame(Opcode::text, hello, true, true)
+          .frame(Opcode::text, "\xf2\x48", false, true)
+          .frame(Opcode::ping, "p")
+          .frame(Opcode::continuation, std::string_view("\xcd\xc9\xc9\x07\x00", 5))
+          .frame(Opcode::binary, hello, true, true)
+          .frame(Opcode::binary, std::string_view("\xf2\x00\x11\x00\x00", 5), true, true)
+          .frame(Opcode::text, "plain")
+          .bytes();
+  const Outcome got = run_all_splits(wire, deflate_cfg(), &takeover);
+  CHECK(got == Outcome{{text("Hello"), ping("p"), text("Hello"), binary("Hello"), binary("Hello"),
+                        text("plain")},
+                       {}});
+}
+
+TEST_CASE("inflating assembler fails fast on compressed text that is not UTF-8",
+          "[proto][ws][message][deflate]") {
+  const InflaterOptions opts{15, true};
+  WsDeflater d(DeflaterOptions{6, 15, 8, true});
+  const std::string bad =
+      deflated(d, "valid start \xC0\xAF then a long valid tail " + std::string(4000, 'x'));
+  // The first fragment carries all but the last compressed byte: enough to inflate the invalid
+  // bytes, so the error comes before the rest of the message exists.
+  const Bytes first =
+      Wire::to_server()
+          .frame(Opcode::text, std::string_view(bad).substr(0, bad.size() - 1), false, true)
+          .bytes();
+  CHECK(run_all_splits(first, deflate_cfg(), &opts) ==
+        Outcome{{}, make_error_code(WsErrc::invalid_utf8)});
+  // Valid multi-byte text split inside a code point by the compression is fine.
+  const std::string ok = deflated(d, "κόσμε " + std::string(300, 'y') + " 😀");
+  const Bytes wire = Wire::to_server()
+                         .frame(Opcode::text, std::string_view(ok).substr(0, 5), false, true)
+                         .frame(Opcode::continuation, std::string_view(ok).substr(5))
+                         .bytes();
+  CHECK(run_all_splits(wire, deflate_cfg(), &opts) ==
+        Outcome{{text("κόσμε " + std::string(300, 'y') + " 😀")}, {}});
+}
+
+TEST_CASE("inflating assembler caps the inflated size with max_message_size",
+          "[proto][ws][message][deflate]") {
+  const InflaterOptions opts{15, true};
+  WsDeflater d(DeflaterOptions{6, 15, 8, true});
+  const std::string bomb = deflated(d, std::string(1 << 20, '\0'));  // 1 MiB -> ~1 KiB
+  MessageConfig cfg = deflate_cfg();
+  cfg.max_message_size = 64 * 1024;
+  REQUIRE(bomb.size() < cfg.max_message_size);  // the compressed size alone passes the header
+  const Bytes wire = Wire::to_server().frame(Opcode::binary, bomb, true, true).bytes();
+  CHECK(run_all_splits(wire, cfg, &opts) == Outcome{{}, make_error_code(WsErrc::message_too_big)});
+  cfg.max_message_size = 1 << 20;  // exactly the inflated size is accepted
+  const Outcome got = run_cuts(wire, cfg, {}, &opts);
+  REQUIRE_FALSE(got.error);
+  REQUIRE(got.events.size() == 1);
+  CHECK(got.events[0].data.size() == std::size_t{1} << 20);
+}
+
+TEST_CASE("without an inflater compressed messages stay deflated", "[proto][ws][message]") {
+  const std::string hello("\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
+  const Bytes wire = Wire::to_server().frame(Opcode::text, hello, true, true).bytes();
+  CHECK(run_all_splits(wire, deflate_cfg()) == Outcome{{text(hello, true)}, {}});
+}
+
+TEST_CASE("inflating assembler reports the first error in stream order at every split",
+          "[proto][ws][message][deflate]") {
+  // Regression (found by ws_frame_fuzz): fed whole, zlib reached corrupt data in the same call
+  // that produced invalid UTF-8 and the corruption was reported; fed in pieces, the UTF-8 error
+  // came first. The bytes inflated before a failure are now judged first, whatever the reads.
+  const InflaterOptions opts{15, true};
+  WsDeflater d(DeflaterOptions{6, 15, 8, true});
+  // A sync-flushed message minus its 00 00 ff ff tail ends where a stored block's LEN/NLEN
+  // pair is due (RFC 7692 §7.2.1): LEN 1 with NLEN 0 is corrupt at once.
+  const std::string corruption("\x01\x00\x00\x00", 4);
+  const std::string payload = deflated(d, "bad \xFF then text") + corruption;
+  const Bytes wire = Wire::to_server().frame(Opcode::text, payload, true, true).bytes();
+  CHECK(run_all_splits(wire, deflate_cfg(), &opts) ==
+        Outcome{{}, make_error_code(WsErrc::invalid_utf8)});
+  // Valid text followed by corruption is the corruption.
+  const std::string corrupt = deflated(d, "fine text") + corruption;
+  const Bytes wire2 = Wire::to_server().frame(Opcode::text, corrupt, true, true).bytes();
+  CHECK(run_all_splits(wire2, deflate_cfg(), &opts) ==
+        Outcome{{}, make_error_code(WsErrc::bad_compressed_data)});
 }
