@@ -152,17 +152,33 @@ void BM_utf8_random_lengths(benchmark::State& state) {
   run(state, text, piece_of(state, size));
 }
 
-// The same texts through the portable paths only (what a CPU without AVX2 runs).
+// The same texts through the SSSE3 block validator (a CPU without AVX2) and through the portable
+// paths only (no block validator).
+template <void (*Bench)(benchmark::State&), detail::Utf8Path Path>
+void forced(benchmark::State& state) {
+  detail::utf8_force_path(Path);
+  Bench(state);
+  detail::utf8_force_path(detail::Utf8Path::best);
+}
+
+void BM_utf8_ssse3_ascii(benchmark::State& state) {
+  forced<BM_utf8_ascii, detail::Utf8Path::ssse3>(state);
+}
+
+void BM_utf8_ssse3_mixed(benchmark::State& state) {
+  forced<BM_utf8_mixed, detail::Utf8Path::ssse3>(state);
+}
+
+void BM_utf8_ssse3_random_lengths(benchmark::State& state) {
+  forced<BM_utf8_random_lengths, detail::Utf8Path::ssse3>(state);
+}
+
 void BM_utf8_portable_ascii(benchmark::State& state) {
-  detail::utf8_set_portable_only(true);
-  BM_utf8_ascii(state);
-  detail::utf8_set_portable_only(false);
+  forced<BM_utf8_ascii, detail::Utf8Path::portable>(state);
 }
 
 void BM_utf8_portable_mixed(benchmark::State& state) {
-  detail::utf8_set_portable_only(true);
-  BM_utf8_mixed(state);
-  detail::utf8_set_portable_only(false);
+  forced<BM_utf8_mixed, detail::Utf8Path::portable>(state);
 }
 
 // bytes = total size; piece = bytes per feed() (0 = the whole buffer in one call).
@@ -172,6 +188,9 @@ void args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_utf8_ascii)->Apply(args);
 BENCHMARK(BM_utf8_mixed)->Apply(args);
 BENCHMARK(BM_utf8_random_lengths)->Apply(args);
+BENCHMARK(BM_utf8_ssse3_ascii)->Apply(args);
+BENCHMARK(BM_utf8_ssse3_mixed)->Apply(args);
+BENCHMARK(BM_utf8_ssse3_random_lengths)->Apply(args);
 BENCHMARK(BM_utf8_portable_ascii)->Apply(args);
 BENCHMARK(BM_utf8_portable_mixed)->Apply(args);
 

@@ -3,6 +3,8 @@
 // point bits byte by byte and, after each byte, asks whether any completion of the open sequence
 // could still be a valid Unicode scalar value of that length: the first byte where none can is
 // the fail-fast index. Each feed() must return false exactly when its piece holds that byte.
+// Every input is checked through each block validator the CPU has (AVX2, SSSE3) and through the
+// portable paths alone, so the corpus keeps its meaning (byte 0 is only the piece size).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -63,14 +65,10 @@ Reference reference(const std::uint8_t* text, std::size_t n) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size == 0) return 0;
-  const std::size_t piece = std::size_t{data[0]} + 1;
-  const std::uint8_t* text = data + 1;
-  const std::size_t n = size - 1;
-  const Reference ref = reference(text, n);
-  const bool ref_valid = ref.fail_at == kNever;
+namespace {
 
+void check(const std::uint8_t* text, std::size_t n, std::size_t piece, const Reference& ref) {
+  const bool ref_valid = ref.fail_at == kNever;
   wsgate::proto::Utf8Validator v;
   for (std::size_t at = 0; at < n; at += piece) {
     const std::size_t len = std::min(piece, n - at);
@@ -81,5 +79,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (v.complete() != (ref_valid && !ref.open)) __builtin_trap();
   const wsgate::ByteView whole{reinterpret_cast<const std::byte*>(text), n};
   if (wsgate::proto::is_valid_utf8(whole) != (ref_valid && !ref.open)) __builtin_trap();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using wsgate::proto::detail::Utf8Path;
+  if (size == 0) return 0;
+  const std::size_t piece = std::size_t{data[0]} + 1;
+  const Reference ref = reference(data + 1, size - 1);
+  for (const Utf8Path path : {Utf8Path::best, Utf8Path::ssse3, Utf8Path::portable}) {
+    wsgate::proto::detail::utf8_force_path(path);
+    check(data + 1, size - 1, piece, ref);
+  }
+  wsgate::proto::detail::utf8_force_path(Utf8Path::best);
   return 0;
 }

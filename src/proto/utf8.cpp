@@ -6,9 +6,11 @@
 //   F0 80..8F (overlong 4-byte)   F4 90..BF (above U+10FFFF)
 // and C0, C1, F5..FF (overlong 2-byte or out of range) can never start a sequence.
 //
-// Four speeds, all enforcing the same rules:
+// Five speeds, all enforcing the same rules:
 //  - validate_avx2: 32 bytes per step, any mix of lengths, for pieces of 64+ bytes when the CPU
 //    has AVX2 (checked once at run time); it stops at a code point boundary;
+//  - validate_ssse3: the same algorithm 16 bytes per step, for pieces of 32+ bytes on CPUs with
+//    SSSE3 but not AVX2 (the same nibble tables, so the rules still live in one place);
 //  - skip_ascii: 16 bytes per step (SSE2 movemask; 8-byte words elsewhere);
 //  - validate_bulk: one whole code point per step with a 4-byte load and branch-free checks,
 //    used while at least 4 bytes remain;
@@ -30,14 +32,15 @@
 #endif
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
-#define WSGATE_UTF8_AVX2 1
+#define WSGATE_UTF8_SIMD 1  // AVX2 and SSSE3 block validators, chosen at run time
 #endif
 
 namespace wsgate::proto {
 namespace {
 
-// Pieces shorter than this skip the vector path: the scalar loop is as fast on a few bytes.
+// Pieces shorter than these skip the block validators: the scalar loop is as fast on a few bytes.
 [[maybe_unused]] constexpr std::ptrdiff_t kAvx2Min = 64;
+[[maybe_unused]] constexpr std::ptrdiff_t kSsse3Min = 32;
 
 struct Lead {
   std::uint8_t len;  // 0: never a first byte; 1: ASCII; 2-4: sequence length
@@ -118,9 +121,9 @@ bool validate_bulk(const std::uint8_t*& p, const std::uint8_t* end) noexcept {
   return true;
 }
 
-#if defined(WSGATE_UTF8_AVX2)
-// Block validation with AVX2, after Keiser & Lemire, "Validating UTF-8 In Less Than One
-// Instruction Per Byte" (2021): each byte is judged with the byte before it by three nibble
+#if defined(WSGATE_UTF8_SIMD)
+// Block validation with AVX2 or SSSE3, after Keiser & Lemire, "Validating UTF-8 In Less Than
+// One Instruction Per Byte" (2021): each byte is judged with the byte before it by three nibble
 // lookups (high and low nibble of the previous byte, high nibble of this one) whose AND is a
 // set of error bits; the bit tables below are derived from the same Table 3-7 rules as kLeads.
 // Scalar code is bound by a load -> table -> length chain per code point (~0.6 GB/s on text
@@ -137,19 +140,77 @@ constexpr std::uint8_t kTwoConts = 1 << 7;   // continuation, continuation: lega
                                              // 2nd/3rd continuation (checked separately)
 constexpr std::uint8_t kAnyLow = kTooShort | kTooLong | kTwoConts;
 constexpr std::uint8_t kContHigh = kTooLong | kOverlong2 | kTwoConts;
+
+// The three lookups, each indexed by one nibble; both block validators load these 16 bytes
+// (AVX2 into both 128-bit lanes, since vpshufb looks up within a lane). By the high nibble of
+// the previous byte:
+alignas(16) constexpr std::array<std::uint8_t, 16> kByPrevHigh = [] {
+  std::array<std::uint8_t, 16> t{};
+  for (std::size_t i = 0x0; i <= 0x7; ++i) t[i] = kTooLong;   // ASCII
+  for (std::size_t i = 0x8; i <= 0xB; ++i) t[i] = kTwoConts;  // continuation
+  t[0xC] = kTooShort | kOverlong2;                            // C0..CF
+  t[0xD] = kTooShort;                                         // D0..DF
+  t[0xE] = kTooShort | kOverlong3 | kSurrogate;               // E0..EF
+  t[0xF] = kTooShort | kTooLarge | kOverlong4;                // F0..FF
+  return t;
+}();
+
+// By the low nibble of the previous byte (which lead exactly: C0, C1, E0, ED, F0, F4, F5+):
+alignas(16) constexpr std::array<std::uint8_t, 16> kByPrevLow = [] {
+  std::array<std::uint8_t, 16> t{};
+  t.fill(kAnyLow | kTooLarge | kOverlong4);                 // F5..FF
+  t[0x0] = kAnyLow | kOverlong3 | kOverlong2 | kOverlong4;  // C0, E0, F0
+  t[0x1] = kAnyLow | kOverlong2;                            // C1
+  t[0x2] = kAnyLow;
+  t[0x3] = kAnyLow;
+  t[0x4] = kAnyLow | kTooLarge;  // F4
+  t[0xD] |= kSurrogate;          // ED
+  return t;
+}();
+
+// By the high nibble of this byte:
+alignas(16) constexpr std::array<std::uint8_t, 16> kByHigh = [] {
+  std::array<std::uint8_t, 16> t{};
+  t.fill(kTooShort);                             // not a continuation
+  t[0x8] = kContHigh | kOverlong3 | kOverlong4;  // 80..8F
+  t[0x9] = kContHigh | kOverlong3 | kTooLarge;   // 90..9F
+  t[0xA] = kContHigh | kSurrogate | kTooLarge;   // A0..AF
+  t[0xB] = kContHigh | kSurrogate | kTooLarge;   // B0..BF
+  return t;
+}();
+
+// Saturating byte - kFromE0 is >= 0x80 exactly for E0..FF (a lead of 3+ bytes, so the byte two
+// after it must be a continuation); likewise kFromF0 for F0..FF, three bytes on.
+constexpr char kFromE0 = 0xE0 - 0x80;
+constexpr char kFromF0 = 0xF0 - 0x80;
+
+// Largest byte at each position of a block's end that leaves no sequence open: a lead in the
+// last byte (C0+), the last two (E0+) or the last three (F0+) needs bytes from the next block.
+// AVX2 uses all 32 bytes, SSSE3 the last 16.
+alignas(16) constexpr std::array<std::uint8_t, 32> kOpenMax = [] {
+  std::array<std::uint8_t, 32> t{};
+  t.fill(0xFF);
+  t[29] = 0xEF;
+  t[30] = 0xDF;
+  t[31] = 0xBF;
+  return t;
+}();
 }  // namespace nibble
 
-__attribute__((target("avx2"))) __m256i table(std::uint8_t t0, std::uint8_t t1, std::uint8_t t2,
-                                              std::uint8_t t3, std::uint8_t t4, std::uint8_t t5,
-                                              std::uint8_t t6, std::uint8_t t7, std::uint8_t t8,
-                                              std::uint8_t t9, std::uint8_t ta, std::uint8_t tb,
-                                              std::uint8_t tc, std::uint8_t td, std::uint8_t te,
-                                              std::uint8_t tf) noexcept {
-  const auto c = [](std::uint8_t v) { return static_cast<char>(v); };
-  return _mm256_setr_epi8(c(t0), c(t1), c(t2), c(t3), c(t4), c(t5), c(t6), c(t7), c(t8), c(t9),
-                          c(ta), c(tb), c(tc), c(td), c(te), c(tf), c(t0), c(t1), c(t2), c(t3),
-                          c(t4), c(t5), c(t6), c(t7), c(t8), c(t9), c(ta), c(tb), c(tc), c(td),
-                          c(te), c(tf));
+__m128i load16(const std::uint8_t* p) noexcept {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// After the blocks (from `start`, all valid), p is just past the last one. A sequence whose lead
+// is among its final three bytes may be unfinished: move p back to that lead, for the scalar code
+// (a finished one is merely checked twice).
+void back_to_open_lead(const std::uint8_t*& p, const std::uint8_t* start) noexcept {
+  for (const std::uint8_t* q = p; q != start && p - q < 3;) {
+    if (*--q >= 0xC0) {
+      p = q;
+      return;
+    }
+  }
 }
 
 // Error bits for each byte of `in`, given the 32 bytes before it in `prev`.
@@ -160,21 +221,9 @@ __attribute__((target("avx2"))) __m256i block_errors(__m256i in, __m256i prev) n
   const __m256i prev1 = _mm256_alignr_epi8(in, carried, 15);
   const __m256i prev2 = _mm256_alignr_epi8(in, carried, 14);
   const __m256i prev3 = _mm256_alignr_epi8(in, carried, 13);
-  constexpr std::uint8_t kLong = kTooLong, kCont = kTwoConts;
-  const __m256i by_prev_high =
-      table(kLong, kLong, kLong, kLong, kLong, kLong, kLong, kLong, kCont, kCont, kCont, kCont,
-            kTooShort | kOverlong2, kTooShort, kTooShort | kOverlong3 | kSurrogate,
-            kTooShort | kTooLarge | kOverlong4);
-  constexpr std::uint8_t kBig = kAnyLow | kTooLarge | kOverlong4;
-  const __m256i by_prev_low =
-      table(kAnyLow | kOverlong3 | kOverlong2 | kOverlong4, kAnyLow | kOverlong2, kAnyLow, kAnyLow,
-            kAnyLow | kTooLarge, kBig, kBig, kBig, kBig, kBig, kBig, kBig, kBig, kBig | kSurrogate,
-            kBig, kBig);
-  const __m256i by_high =
-      table(kTooShort, kTooShort, kTooShort, kTooShort, kTooShort, kTooShort, kTooShort, kTooShort,
-            kContHigh | kOverlong3 | kOverlong4, kContHigh | kOverlong3 | kTooLarge,
-            kContHigh | kSurrogate | kTooLarge, kContHigh | kSurrogate | kTooLarge, kTooShort,
-            kTooShort, kTooShort, kTooShort);
+  const __m256i by_prev_high = _mm256_broadcastsi128_si256(load16(kByPrevHigh.data()));
+  const __m256i by_prev_low = _mm256_broadcastsi128_si256(load16(kByPrevLow.data()));
+  const __m256i by_high = _mm256_broadcastsi128_si256(load16(kByHigh.data()));
   const __m256i prev1_high = _mm256_and_si256(_mm256_srli_epi16(prev1, 4), low4);
   const __m256i in_high = _mm256_and_si256(_mm256_srli_epi16(in, 4), low4);
   const __m256i special = _mm256_and_si256(
@@ -182,8 +231,8 @@ __attribute__((target("avx2"))) __m256i block_errors(__m256i in, __m256i prev) n
                        _mm256_shuffle_epi8(by_prev_low, _mm256_and_si256(prev1, low4))),
       _mm256_shuffle_epi8(by_high, in_high));
   // Bit 7 where this byte must be the 2nd or 3rd continuation (E0.. two back, F0.. three back).
-  const __m256i third = _mm256_subs_epu8(prev2, _mm256_set1_epi8(0x60));   // >= 0x80 iff >= E0
-  const __m256i fourth = _mm256_subs_epu8(prev3, _mm256_set1_epi8(0x70));  // >= 0x80 iff >= F0
+  const __m256i third = _mm256_subs_epu8(prev2, _mm256_set1_epi8(kFromE0));
+  const __m256i fourth = _mm256_subs_epu8(prev3, _mm256_set1_epi8(kFromF0));
   const __m256i must23 =
       _mm256_and_si256(_mm256_or_si256(third, fourth), _mm256_set1_epi8(static_cast<char>(0x80)));
   return _mm256_xor_si256(must23, special);
@@ -199,9 +248,7 @@ __attribute__((target("avx2"))) bool validate_avx2(const std::uint8_t*& p,
   __m256i errors = _mm256_setzero_si256();
   // The last block's final bytes may open a sequence; a following ASCII block must not.
   const __m256i open_max =
-      _mm256_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                       -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, static_cast<char>(0xEF),
-                       static_cast<char>(0xDF), static_cast<char>(0xBF));
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nibble::kOpenMax.data()));
   __m256i prev_open = _mm256_setzero_si256();
   for (; end - p >= 32; p += 32) {
     const __m256i in = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -216,22 +263,91 @@ __attribute__((target("avx2"))) bool validate_avx2(const std::uint8_t*& p,
     prev = in;
   }
   if (!_mm256_testz_si256(errors, errors)) return false;
-  for (const std::uint8_t* q = p; q != start && p - q < 3;) {
-    if (*--q >= 0xC0) {
-      p = q;
-      break;
-    }
-  }
+  back_to_open_lead(p, start);
   return true;
 }
 
-std::atomic<bool> g_portable_only{false};  // detail::utf8_set_portable_only
+// block_errors for 16 bytes: the same lookups with pshufb, and palignr to see the last bytes of
+// the previous block (no lane crossing to undo here).
+__attribute__((target("ssse3"))) __m128i block_errors(__m128i in, __m128i prev) noexcept {
+  using namespace nibble;
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  const __m128i prev1 = _mm_alignr_epi8(in, prev, 15);
+  const __m128i prev2 = _mm_alignr_epi8(in, prev, 14);
+  const __m128i prev3 = _mm_alignr_epi8(in, prev, 13);
+  const __m128i prev1_high = _mm_and_si128(_mm_srli_epi16(prev1, 4), low4);
+  const __m128i in_high = _mm_and_si128(_mm_srli_epi16(in, 4), low4);
+  const __m128i special = _mm_and_si128(
+      _mm_and_si128(_mm_shuffle_epi8(load16(kByPrevHigh.data()), prev1_high),
+                    _mm_shuffle_epi8(load16(kByPrevLow.data()), _mm_and_si128(prev1, low4))),
+      _mm_shuffle_epi8(load16(kByHigh.data()), in_high));
+  const __m128i third = _mm_subs_epu8(prev2, _mm_set1_epi8(kFromE0));
+  const __m128i fourth = _mm_subs_epu8(prev3, _mm_set1_epi8(kFromF0));
+  const __m128i must23 =
+      _mm_and_si128(_mm_or_si128(third, fourth), _mm_set1_epi8(static_cast<char>(0x80)));
+  return _mm_xor_si128(must23, special);
+}
 
-bool has_avx2() noexcept {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes && !g_portable_only.load(std::memory_order_relaxed);
+// validate_avx2 for CPUs without AVX2: whole 16-byte blocks, the same contract.
+__attribute__((target("ssse3"))) bool validate_ssse3(const std::uint8_t*& p,
+                                                     const std::uint8_t* end) noexcept {
+  const std::uint8_t* const start = p;
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i open_max = load16(nibble::kOpenMax.data() + 16);
+  __m128i prev = zero;
+  __m128i errors = zero;
+  __m128i prev_open = zero;
+  for (; end - p >= 16; p += 16) {
+    const __m128i in = load16(p);
+    if (_mm_movemask_epi8(in) == 0) {
+      errors = _mm_or_si128(errors, prev_open);
+      prev_open = zero;
+      prev = in;
+      continue;
+    }
+    errors = _mm_or_si128(errors, block_errors(in, prev));
+    prev_open = _mm_subs_epu8(in, open_max);
+    prev = in;
+  }
+  // No ptest before SSE4.1: all 16 bytes compare equal to zero, or there was an error.
+  if (_mm_movemask_epi8(_mm_cmpeq_epi8(errors, zero)) != 0xFFFF) return false;
+  back_to_open_lead(p, start);
+  return true;
+}
+
+enum class Block { avx2, ssse3, none };
+
+Block best_block() noexcept {
+  if (__builtin_cpu_supports("avx2")) return Block::avx2;
+  if (__builtin_cpu_supports("ssse3")) return Block::ssse3;
+  return Block::none;
 }
 #endif
+
+std::atomic<detail::Utf8Path> g_forced{detail::Utf8Path::best};  // detail::utf8_force_path
+
+// Runs the block validator the CPU (and the test hook) allows over most of [p, end). Same
+// contract as validate_avx2; with none, or on a short piece, it leaves p where it was.
+bool validate_blocks([[maybe_unused]] const std::uint8_t*& p,
+                     [[maybe_unused]] const std::uint8_t* end) noexcept {
+#if defined(WSGATE_UTF8_SIMD)
+  static const Block cpu = best_block();
+  Block use = cpu;
+  switch (g_forced.load(std::memory_order_relaxed)) {
+    case detail::Utf8Path::best: break;
+    case detail::Utf8Path::ssse3:
+      if (use == Block::avx2) use = Block::ssse3;  // every AVX2 CPU has SSSE3
+      break;
+    case detail::Utf8Path::portable: use = Block::none; break;
+  }
+  switch (use) {
+    case Block::avx2: return end - p < kAvx2Min || validate_avx2(p, end);
+    case Block::ssse3: return end - p < kSsse3Min || validate_ssse3(p, end);
+    case Block::none: break;
+  }
+#endif
+  return true;
+}
 
 }  // namespace
 
@@ -265,9 +381,7 @@ bool Utf8Validator::feed(ByteView bytes) noexcept {
   for (; need_ != 0 && p != end; ++p) {
     if (!step(*p)) return fail();
   }
-#if defined(WSGATE_UTF8_AVX2)
-  if (end - p >= kAvx2Min && has_avx2() && !validate_avx2(p, end)) return fail();
-#endif
+  if (!validate_blocks(p, end)) return fail();
   if (!validate_bulk(p, end)) return fail();
   // At most 3 bytes are left; a sequence they open stays open for the next piece.
   for (; p != end; ++p) {
@@ -276,10 +390,8 @@ bool Utf8Validator::feed(ByteView bytes) noexcept {
   return true;
 }
 
-void detail::utf8_set_portable_only([[maybe_unused]] bool on) noexcept {
-#if defined(WSGATE_UTF8_AVX2)
-  g_portable_only.store(on, std::memory_order_relaxed);
-#endif
+void detail::utf8_force_path(Utf8Path path) noexcept {
+  g_forced.store(path, std::memory_order_relaxed);
 }
 
 bool is_valid_utf8(ByteView bytes) noexcept {

@@ -39,10 +39,16 @@ class Utf8Validator {
 bool is_valid_utf8(ByteView bytes) noexcept;
 
 namespace detail {
-/// Test hook: while on, feed() uses only the portable paths (SSE2/word ASCII skip and scalar
-/// checks) even on CPUs with AVX2, so tests cover what a machine without AVX2 runs.
-/// Process-wide; tests flip it around a test case. Not for production use.
-void utf8_set_portable_only(bool on) noexcept;
+/// Which block validator feed() may use (test and benchmark hook; not for production use).
+enum class Utf8Path {
+  best,      ///< normal run-time dispatch: AVX2, else SSSE3, else portable
+  ssse3,     ///< skip AVX2: SSSE3 (16-byte blocks) if the CPU has it, else portable
+  portable,  ///< no block validator: only the SSE2/word ASCII skip and the scalar checks
+};
+/// Test hook: restricts feed() to `path` (never to more than the CPU has), so tests cover what
+/// machines without AVX2, or without SSSE3, run. Process-wide and takes effect at the next
+/// feed(); tests set it around a test case and restore Utf8Path::best. Not for production use.
+void utf8_force_path(Utf8Path path) noexcept;
 }  // namespace detail
 
 }  // namespace wsgate::proto
