@@ -1,0 +1,629 @@
+#include "net/tcp.hpp"
+
+#include <uv.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+#include <vector>
+
+#include "base/check.hpp"
+#include "base/log.hpp"
+
+namespace wsgate::net {
+
+namespace {
+
+thread_local std::size_t t_live_connections = 0;
+
+class UvCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "libuv"; }
+  std::string message(int ev) const override {
+    char buf[128];
+    return uv_strerror_r(ev, buf, sizeof buf);  // uv_strerror leaks for unknown codes
+  }
+  // On Unix libuv's codes are negated errno values, apart from its own (UV_EOF, UV_EAI_*, ...
+  // all below -3000): map the former to std::errc so callers can test `ec == errc::...`.
+  std::error_condition default_error_condition(int ev) const noexcept override {
+    if (ev < 0 && ev > -3000) return {-ev, std::generic_category()};
+    return {ev, *this};
+  }
+};
+
+std::error_code uv_error(std::ptrdiff_t status) noexcept {
+  return {static_cast<int>(status), uv_category()};
+}
+
+uv_buf_t make_buf(const std::byte* p, std::size_t n) noexcept {
+  uv_buf_t b;
+  b.base = const_cast<char*>(reinterpret_cast<const char*>(p));  // libuv only reads it
+  b.len = n;
+  return b;
+}
+
+SocketAddress name_of(const uv_tcp_t* tcp, bool peer) noexcept {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  auto* sa = reinterpret_cast<sockaddr*>(&ss);
+  const int rc = peer ? uv_tcp_getpeername(tcp, sa, &len) : uv_tcp_getsockname(tcp, sa, &len);
+  return rc == 0 ? SocketAddress::from_sockaddr(sa) : SocketAddress{};
+}
+
+// One queued write: owns (or shares) the bytes until libuv's callback (STYLE.md §5.4).
+struct WriteReq {
+  uv_write_t req{};
+  Bytes owned;
+  SharedBytes shared;
+  std::size_t len = 0;  // what this request adds to buffered_bytes()
+};
+
+class UvTcpConnection final : public TcpConnection,
+                              public detail::HandleOwner,
+                              public TimerHandler {
+ public:
+  explicit UvTcpConnection(Loop& loop) : loop_(loop) {
+    WSGATE_CHECK(uv_tcp_init(static_cast<uv_loop_t*>(loop.native()), &tcp_) == 0,
+                 "uv_tcp_init failed");
+    tcp_.data = static_cast<detail::HandleOwner*>(this);
+    ++t_live_connections;
+  }
+  ~UvTcpConnection() { --t_live_connections; }
+
+  static UvTcpConnection* from(void* handle_data) noexcept {
+    return static_cast<UvTcpConnection*>(static_cast<detail::HandleOwner*>(handle_data));
+  }
+  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  uv_handle_t* handle() noexcept { return reinterpret_cast<uv_handle_t*>(&tcp_); }
+
+  void established() noexcept {
+    uv_tcp_nodelay(&tcp_, 1);
+    peer_ = name_of(&tcp_, true);
+    local_ = name_of(&tcp_, false);
+  }
+
+  void install(std::unique_ptr<ConnectionHandler> h);
+  void send(Bytes bytes);
+  void send(SharedBytes bytes, std::size_t offset);
+  void start_reading() noexcept;
+  void stop_reading() noexcept;
+  void half_close() noexcept;
+  void wind_down(std::uint64_t linger_ms) noexcept;
+  void close_now() noexcept;
+  void force_close() noexcept override { close_now(); }
+  void on_timer(Timer& t) noexcept override;
+  void start_connect(const SocketAddress& addr, std::uint64_t timeout_ms);
+
+  Loop& loop_;
+  uv_tcp_t tcp_{};
+  uv_shutdown_t shutdown_req_{};
+  uv_connect_t connect_req_{};
+  Timer timer_{*this};        // connect timeout, then the linger of close_gracefully()
+  Timer error_timer_{*this};  // reports an error met inside write() from the loop instead
+
+  std::unique_ptr<ConnectionHandler> handler_;
+  std::vector<std::unique_ptr<ConnectionHandler>> retired_;  // replaced inside a callback
+  int depth_ = 0;                                            // handler callbacks on the stack
+  bool detached_ = false;  // close() or close_gracefully(): no more handler callbacks
+  bool closing_ = false;   // uv_close called
+  bool graceful_ = false;  // close_gracefully(): discarding input until EOF or linger
+
+  bool rx_reading_ = false;  // uv_read_start in effect
+  bool rx_eof_ = false;      // the peer's FIN arrived
+
+  std::size_t tx_bytes_ = 0;  // bytes in queued write requests
+  std::size_t tx_high_ = 256 * 1024;
+  std::size_t tx_low_ = 64 * 1024;
+  bool tx_above_ = false;          // crossed high, not yet back to low
+  bool tx_shutdown_ = false;       // shutdown requested: no more writes
+  bool tx_shutdown_done_ = false;  // FIN handed to the kernel
+  std::error_code tx_error_;       // met inside write(); reported by error_timer_
+
+  std::function<void(Result<TcpConnection*>)> connect_done_;  // until delivered
+  std::error_code connect_error_;
+  SocketAddress peer_;
+  SocketAddress local_;
+
+ private:
+  template <class F>
+  void notify(F&& f) noexcept {
+    if (detached_ || !handler_) return;
+    ConnectionHandler& h = *handler_;
+    ++depth_;
+    f(h);
+    --depth_;
+    if (depth_ == 0) retired_.clear();
+  }
+  std::size_t try_write(const std::byte* p, std::size_t n) noexcept;
+  void queue(WriteReq* r, const std::byte* p, std::size_t n) noexcept;
+  void defer_error(std::error_code ec) noexcept;
+  void fail(std::error_code ec) noexcept;
+  void finish_graceful_if_done() noexcept;
+
+  static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept;
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void on_write(uv_write_t* req, int status) noexcept;
+  static void on_shutdown(uv_shutdown_t* req, int status) noexcept;
+  static void on_connect(uv_connect_t* req, int status) noexcept;
+  static void on_closed(uv_handle_t* h) noexcept;
+};
+
+void UvTcpConnection::install(std::unique_ptr<ConnectionHandler> h) {
+  if (detached_) {  // closing: keep it only to free it with the connection
+    retired_.push_back(std::move(h));
+    return;
+  }
+  if (handler_ != nullptr && depth_ > 0) retired_.push_back(std::move(handler_));
+  handler_ = std::move(h);
+  if (handler_ != nullptr) start_reading();
+}
+
+void UvTcpConnection::start_reading() noexcept {
+  if (closing_ || rx_eof_ || rx_reading_ || tx_error_) return;
+  const int rc = uv_read_start(stream(), &on_alloc, &on_read);
+  if (rc != 0) {
+    defer_error(uv_error(rc));
+    return;
+  }
+  rx_reading_ = true;
+}
+
+void UvTcpConnection::stop_reading() noexcept {
+  if (!rx_reading_) return;
+  uv_read_stop(stream());
+  rx_reading_ = false;
+}
+
+void UvTcpConnection::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+  // Reads are delivered before the next alloc, so one loop-wide buffer serves everyone.
+  const MutableByteView b = from(h->data)->loop_.read_buffer();
+  buf->base = reinterpret_cast<char*>(b.data());
+  buf->len = b.size();
+}
+
+void UvTcpConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+  UvTcpConnection* c = from(s->data);
+  if (nread > 0) {
+    const MutableByteView data(reinterpret_cast<std::byte*>(buf->base),
+                               static_cast<std::size_t>(nread));
+    c->notify([&](ConnectionHandler& h) { h.on_read(data); });  // discarded when detached
+    return;
+  }
+  if (nread == 0) return;  // EAGAIN inside libuv: nothing to report
+  c->stop_reading();
+  if (nread == UV_EOF) {
+    c->rx_eof_ = true;
+    if (c->graceful_) {
+      c->finish_graceful_if_done();
+    } else {
+      c->notify([](ConnectionHandler& h) { h.on_eof(); });
+    }
+    return;
+  }
+  if (c->graceful_) {
+    c->close_now();
+  } else {
+    c->fail(uv_error(nread));
+  }
+}
+
+std::size_t UvTcpConnection::try_write(const std::byte* p, std::size_t n) noexcept {
+  // uv_try_write returns an int: offer at most 1 GiB, the rest is queued.
+  const uv_buf_t buf = make_buf(p, std::min<std::size_t>(n, std::size_t{1} << 30));
+  const int rc = uv_try_write(stream(), &buf, 1);
+  if (rc >= 0) return static_cast<std::size_t>(rc);
+  if (rc != UV_EAGAIN) defer_error(uv_error(rc));
+  return 0;
+}
+
+void UvTcpConnection::queue(WriteReq* r, const std::byte* p, std::size_t n) noexcept {
+  r->len = n;
+  const uv_buf_t buf = make_buf(p, n);  // libuv copies the uv_buf_t array
+  const int rc = uv_write(&r->req, stream(), &buf, 1, &on_write);
+  if (rc != 0) {
+    delete r;
+    defer_error(uv_error(rc));
+    return;
+  }
+  tx_bytes_ += n;
+  if (tx_bytes_ >= tx_high_) tx_above_ = true;
+}
+
+void UvTcpConnection::send(Bytes bytes) {
+  if (closing_ || tx_shutdown_ || tx_error_ || bytes.empty()) return;
+  std::size_t done = 0;
+  // While a request is queued (tx_bytes_ > 0), writing directly would overtake it.
+  if (tx_bytes_ == 0) {
+    done = try_write(bytes.data(), bytes.size());
+    if (done == bytes.size() || tx_error_) return;
+  }
+  auto* r = new WriteReq;
+  r->owned = std::move(bytes);
+  queue(r, r->owned.data() + done, r->owned.size() - done);
+}
+
+void UvTcpConnection::send(SharedBytes bytes, std::size_t offset) {
+  if (closing_ || tx_shutdown_ || tx_error_ || !bytes || offset >= bytes->size()) return;
+  const std::byte* p = bytes->data() + offset;
+  std::size_t n = bytes->size() - offset;
+  if (tx_bytes_ == 0) {
+    const std::size_t done = try_write(p, n);
+    if (done == n || tx_error_) return;
+    p += done;
+    n -= done;
+  }
+  auto* r = new WriteReq;
+  r->shared = std::move(bytes);
+  queue(r, p, n);
+}
+
+void UvTcpConnection::on_write(uv_write_t* req, int status) noexcept {
+  auto* r = reinterpret_cast<WriteReq*>(req);  // req is WriteReq's first member
+  UvTcpConnection* c = from(req->handle->data);
+  c->tx_bytes_ -= r->len;
+  delete r;
+  if (status == UV_ECANCELED || c->closing_) return;
+  if (status < 0) {
+    if (c->graceful_) {
+      c->close_now();
+    } else {
+      c->fail(uv_error(status));
+    }
+    return;
+  }
+  if (c->tx_above_ && c->tx_bytes_ <= c->tx_low_) {
+    c->tx_above_ = false;
+    c->notify([](ConnectionHandler& h) { h.on_drain(); });
+  }
+}
+
+void UvTcpConnection::half_close() noexcept {
+  if (closing_ || tx_shutdown_) return;
+  tx_shutdown_ = true;
+  // libuv sends the FIN only once every queued write has completed (uv_shutdown's contract).
+  const int rc = uv_shutdown(&shutdown_req_, stream(), &on_shutdown);
+  if (rc != 0) {
+    if (graceful_) {
+      close_now();
+    } else {
+      defer_error(uv_error(rc));
+    }
+  }
+}
+
+void UvTcpConnection::on_shutdown(uv_shutdown_t* req, int status) noexcept {
+  UvTcpConnection* c = from(req->handle->data);
+  if (status == UV_ECANCELED || c->closing_) return;
+  if (status < 0) {
+    if (c->graceful_) {
+      c->close_now();
+    } else {
+      c->fail(uv_error(status));
+    }
+    return;
+  }
+  c->tx_shutdown_done_ = true;
+  c->finish_graceful_if_done();
+}
+
+void UvTcpConnection::wind_down(std::uint64_t linger_ms) noexcept {
+  if (closing_ || graceful_) return;
+  graceful_ = true;
+  detached_ = true;
+  if (tx_error_) {
+    close_now();
+    return;
+  }
+  loop_.schedule(timer_, linger_ms);
+  half_close();
+  if (closing_) return;
+  start_reading();  // discard what the peer still sends, so close() does not turn into a RST
+  finish_graceful_if_done();
+}
+
+void UvTcpConnection::finish_graceful_if_done() noexcept {
+  // Our FIN is out (queued data precedes it in the kernel) and the peer's has arrived: closing
+  // now cannot reset data either way.
+  if (graceful_ && tx_shutdown_done_ && rx_eof_) close_now();
+}
+
+void UvTcpConnection::defer_error(std::error_code ec) noexcept {
+  if (closing_ || tx_error_) return;
+  tx_error_ = ec;
+  stop_reading();
+  loop_.schedule(error_timer_, 0);
+}
+
+void UvTcpConnection::fail(std::error_code ec) noexcept {
+  if (closing_) return;
+  notify([&](ConnectionHandler& h) { h.on_error(ec); });
+  close_now();
+}
+
+void UvTcpConnection::on_timer(Timer& t) noexcept {
+  if (&t == &error_timer_) {
+    if (graceful_) {
+      close_now();
+    } else {
+      fail(tx_error_);
+    }
+    return;
+  }
+  if (connect_done_) connect_error_ = std::make_error_code(std::errc::timed_out);
+  close_now();  // connect timeout, or the linger of close_gracefully() ran out
+}
+
+void UvTcpConnection::close_now() noexcept {
+  if (closing_) return;
+  closing_ = true;
+  detached_ = true;
+  stop_reading();
+  timer_.cancel();
+  error_timer_.cancel();
+  uv_close(handle(), &on_closed);
+}
+
+void UvTcpConnection::on_closed(uv_handle_t* h) noexcept {
+  UvTcpConnection* c = from(h->data);
+  // A connect that never completed reports here, after libuv cancelled its request: exactly
+  // once, whichever of timeout, error or force_close_all() ended it.
+  std::function<void(Result<TcpConnection*>)> done = std::move(c->connect_done_);
+  const std::error_code ec =
+      c->connect_error_ ? c->connect_error_ : std::make_error_code(std::errc::operation_canceled);
+  delete c;
+  if (done) done(ec);
+}
+
+void UvTcpConnection::start_connect(const SocketAddress& addr, std::uint64_t timeout_ms) {
+  connect_req_.data = this;
+  const int rc = uv_tcp_connect(&connect_req_, &tcp_, addr.sockaddr_ptr(), &on_connect);
+  if (rc != 0) {
+    connect_error_ = uv_error(rc);
+    close_now();  // reported from the close callback, never from inside connect()
+    return;
+  }
+  loop_.schedule(timer_, timeout_ms);
+}
+
+void UvTcpConnection::on_connect(uv_connect_t* req, int status) noexcept {
+  auto* c = static_cast<UvTcpConnection*>(req->data);
+  if (status == UV_ECANCELED || c->closing_) return;  // on_closed reports
+  if (status < 0) {
+    c->connect_error_ = uv_error(status);
+    c->close_now();
+    return;
+  }
+  c->timer_.cancel();
+  c->established();
+  std::function<void(Result<TcpConnection*>)> done = std::move(c->connect_done_);
+  c->connect_done_ = nullptr;
+  done(static_cast<TcpConnection*>(c));
+  if (!c->closing_ && c->handler_ == nullptr) c->close_now();  // nobody took it
+}
+
+class UvListener final : public Listener, public detail::HandleOwner {
+ public:
+  UvListener(Loop& loop, AcceptHandler& handler) : loop_(loop), handler_(handler) {
+    WSGATE_CHECK(uv_tcp_init(static_cast<uv_loop_t*>(loop.native()), &tcp_) == 0,
+                 "uv_tcp_init failed");
+    tcp_.data = static_cast<detail::HandleOwner*>(this);
+  }
+
+  static UvListener* from(void* handle_data) noexcept {
+    return static_cast<UvListener*>(static_cast<detail::HandleOwner*>(handle_data));
+  }
+  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+
+  void close_now() noexcept {
+    if (closing_) return;
+    closing_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &on_closed);
+  }
+  void force_close() noexcept override { close_now(); }
+
+  static void on_connection(uv_stream_t* server, int status) noexcept;
+
+  uv_tcp_t tcp_{};
+  Loop& loop_;
+  AcceptHandler& handler_;
+  SocketAddress address_;
+  bool closing_ = false;
+
+ private:
+  static void on_closed(uv_handle_t* h) noexcept { delete from(h->data); }
+  void warn_accept(int status) noexcept;
+
+  std::uint64_t warned_at_ms_ = 0;  // loop time of the last accept warning
+  bool warned_ = false;
+  std::size_t unreported_ = 0;  // accept errors swallowed since then
+};
+
+void UvListener::warn_accept(int status) noexcept {
+  // Out of descriptors, an accept error repeats for every pending connection: once a second.
+  const std::uint64_t now = loop_.now_ms();
+  if (warned_ && now - warned_at_ms_ < 1000) {
+    ++unreported_;
+    return;
+  }
+  const std::size_t more = unreported_;
+  warned_ = true;
+  warned_at_ms_ = now;
+  unreported_ = 0;
+  WSGATE_LOG(warn, "listener " << address_.to_string()
+                               << ": accept failed: " << uv_error(status).message() << " (" << more
+                               << " more since the last report)");
+}
+
+void UvListener::on_connection(uv_stream_t* server, int status) noexcept {
+  UvListener* l = from(server->data);
+  if (l->closing_) return;
+  if (status < 0) {
+    l->warn_accept(status);
+    return;
+  }
+  auto* c = new UvTcpConnection(l->loop_);
+  const int rc = uv_accept(server, c->stream());
+  if (rc != 0) {
+    l->warn_accept(rc);
+    c->close_now();
+    return;
+  }
+  c->established();
+  l->handler_.on_accept(*c);
+  if (!c->closing_ && c->handler_ == nullptr) c->close_now();  // the callee took no handler
+}
+
+std::error_code errno_code(int err) noexcept {
+  return {err, std::system_category()};
+}
+
+// socket() + options + bind(); the descriptor, or the failing call's errno.
+Result<int> bound_socket(const SocketAddress& addr, const ListenOptions& opts) {
+  const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno_code(errno);
+  const int one = 1;
+  const int v6only = opts.ipv6_only ? 1 : 0;
+  bool ok = ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
+  if (ok && opts.reuse_port) ok = ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0;
+  if (ok && addr.family() == AF_INET6) {
+    ok = ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) == 0;
+  }
+  if (ok) ok = ::bind(fd, addr.sockaddr_ptr(), addr.length()) == 0;
+  if (!ok) {
+    const int err = errno;
+    ::close(fd);
+    return errno_code(err);
+  }
+  return fd;
+}
+
+UvTcpConnection* impl(TcpConnection* c) noexcept {
+  return static_cast<UvTcpConnection*>(c);
+}
+const UvTcpConnection* impl(const TcpConnection* c) noexcept {
+  return static_cast<const UvTcpConnection*>(c);
+}
+
+}  // namespace
+
+const std::error_category& uv_category() noexcept {
+  static const UvCategory category;
+  return category;
+}
+
+void TcpConnection::set_handler(std::unique_ptr<ConnectionHandler> handler) {
+  impl(this)->install(std::move(handler));
+}
+
+ConnectionHandler* TcpConnection::handler() const noexcept {
+  return impl(this)->handler_.get();
+}
+
+void TcpConnection::write(Bytes bytes) {
+  impl(this)->send(std::move(bytes));
+}
+
+void TcpConnection::write(SharedBytes bytes, std::size_t offset) {
+  impl(this)->send(std::move(bytes), offset);
+}
+
+std::size_t TcpConnection::buffered_bytes() const noexcept {
+  return impl(this)->tx_bytes_;
+}
+
+void TcpConnection::set_watermarks(std::size_t high, std::size_t low) noexcept {
+  UvTcpConnection* c = impl(this);
+  c->tx_high_ = high;
+  c->tx_low_ = std::min(low, high);
+}
+
+bool TcpConnection::above_high_watermark() const noexcept {
+  return impl(this)->tx_above_;
+}
+
+void TcpConnection::pause_reading() noexcept {
+  UvTcpConnection* c = impl(this);
+  if (!c->graceful_) c->stop_reading();  // a graceful close keeps discarding input
+}
+
+void TcpConnection::resume_reading() noexcept {
+  UvTcpConnection* c = impl(this);
+  if (!c->detached_ && c->handler_ != nullptr) c->start_reading();
+}
+
+bool TcpConnection::reading() const noexcept {
+  return impl(this)->rx_reading_;
+}
+
+void TcpConnection::shutdown() noexcept {
+  impl(this)->half_close();
+}
+
+void TcpConnection::close_gracefully(std::uint64_t linger_ms) noexcept {
+  impl(this)->wind_down(linger_ms);
+}
+
+void TcpConnection::close() noexcept {
+  impl(this)->close_now();
+}
+
+bool TcpConnection::closing() const noexcept {
+  return impl(this)->detached_;
+}
+
+const SocketAddress& TcpConnection::peer() const noexcept {
+  return impl(this)->peer_;
+}
+
+const SocketAddress& TcpConnection::local() const noexcept {
+  return impl(this)->local_;
+}
+
+Loop& TcpConnection::loop() const noexcept {
+  return impl(this)->loop_;
+}
+
+void TcpConnection::connect(Loop& loop, const SocketAddress& addr, std::uint64_t timeout_ms,
+                            std::function<void(Result<TcpConnection*>)> done) {
+  auto* c = new UvTcpConnection(loop);
+  c->connect_done_ = std::move(done);
+  c->start_connect(addr, timeout_ms);
+}
+
+std::size_t TcpConnection::live_count() noexcept {
+  return t_live_connections;
+}
+
+Result<Listener*> Listener::open(Loop& loop, const SocketAddress& addr, const ListenOptions& opts,
+                                 AcceptHandler& handler) {
+  Result<int> fd = bound_socket(addr, opts);
+  if (!fd) return fd.error();
+  auto* l = new UvListener(loop, handler);
+  int rc = uv_tcp_open(&l->tcp_, *fd);
+  if (rc != 0) {
+    ::close(*fd);  // not adopted by the handle
+    l->close_now();
+    return uv_error(rc);
+  }
+  rc = uv_listen(l->stream(), opts.backlog, &UvListener::on_connection);
+  if (rc != 0) {
+    l->close_now();  // closes the descriptor too
+    return uv_error(rc);
+  }
+  l->address_ = name_of(&l->tcp_, false);
+  return static_cast<Listener*>(l);
+}
+
+void Listener::close() noexcept {
+  static_cast<UvListener*>(this)->close_now();
+}
+
+const SocketAddress& Listener::address() const noexcept {
+  return static_cast<const UvListener*>(this)->address_;
+}
+
+}  // namespace wsgate::net

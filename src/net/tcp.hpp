@@ -1,0 +1,154 @@
+#pragma once
+// TCP connections and listeners on a Loop (libuv underneath; this header does not expose it).
+//
+// Ownership (STYLE.md §5): a TcpConnection lives on the heap and owns its handler (set with
+// set_handler). Both are destroyed together by libuv's close callback after close(): never
+// delete either directly. After close() returns no handler callback runs, but the handler object
+// stays alive until the current callback returns, so code that called close() may still touch
+// its own members (and must check its own "closing" state before doing more work). The close
+// callback destroys the handler first, while the connection is still whole: a handler's
+// destructor may call peer(), local(), loop() and buffered_bytes() (but not write or close).
+//
+// Reads: every connection of a loop reads into the loop's one shared buffer; on_read gets a view
+// into it that is valid only during the call. A handler that cannot consume everything copies
+// the rest into its own storage (and should pause_reading() if that storage is full).
+//
+// Writes: write() first tries uv_try_write; only what the kernel did not take is queued, in a
+// write request that owns (or shares) the bytes. buffered_bytes() is exact at all times.
+// Watermarks: when buffered_bytes() reaches `high`, above_high_watermark() turns true; when
+// it then falls to `low` or below, on_drain() is called once. Relays stop reading their source
+// above high and resume on drain.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "base/bytes.hpp"
+#include "base/result.hpp"
+#include "net/address.hpp"
+#include "net/loop.hpp"
+
+namespace wsgate::net {
+
+/// Immutable bytes shared by several writes (a fan-out frame written to many connections).
+using SharedBytes = std::shared_ptr<const Bytes>;
+
+class TcpConnection;
+
+/// Events of one connection, on the loop thread. Callbacks must not throw.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  /// Bytes from the peer (never empty). `data` is in the loop's shared read buffer: valid only
+  /// during this call; it may be modified in place (unmasking).
+  virtual void on_read(MutableByteView data) = 0;
+  /// The peer shut down its sending side (FIN). Reading has stopped; writing still works. The
+  /// handler decides when to close().
+  virtual void on_eof() = 0;
+  /// A read or write failed (reset, broken pipe, timeout...). The connection closes itself right
+  /// after this returns; the handler only records or logs.
+  virtual void on_error(std::error_code ec) = 0;
+  /// buffered_bytes() fell to the low watermark or below after having reached the high one.
+  virtual void on_drain() {}
+};
+
+/// libuv errors as std::error_code (category "libuv", value = the negative uv error).
+const std::error_category& uv_category() noexcept;
+
+class TcpConnection {
+ public:
+  /// Installs the handler (takes ownership; replaces and destroys any previous one only when
+  /// called outside that handler's callbacks) and starts reading. Called once by the accept
+  /// callback's owner, or again to hand the connection to another protocol handler.
+  void set_handler(std::unique_ptr<ConnectionHandler> handler);
+  ConnectionHandler* handler() const noexcept;
+
+  /// Queues bytes for sending (takes ownership). A no-op after close(), shutdown() or an error.
+  /// Never calls the handler from inside: a write error is reported by on_error from the loop
+  /// (within one timer tick, TimerWheel::kTickMs).
+  void write(Bytes bytes);
+  /// Same, sharing immutable bytes (from `offset`): no copy per connection.
+  void write(SharedBytes bytes, std::size_t offset = 0);
+  /// Bytes queued and not yet confirmed written.
+  std::size_t buffered_bytes() const noexcept;
+  /// Default watermarks: high 256 KiB, low 64 KiB (a `low` above `high` is taken as `high`).
+  void set_watermarks(std::size_t high, std::size_t low) noexcept;
+  bool above_high_watermark() const noexcept;
+
+  /// Stops/restarts on_read callbacks (read-side backpressure). resume_reading() does nothing
+  /// after EOF, after close()/close_gracefully(), or before a handler is set.
+  void pause_reading() noexcept;
+  void resume_reading() noexcept;
+  bool reading() const noexcept;
+
+  /// Half-close: sends FIN after every queued byte has been written. Reading continues.
+  void shutdown() noexcept;
+  /// Ends the connection politely: no more handler callbacks; queued bytes are written, FIN is
+  /// sent, and incoming bytes are read and discarded until the peer's FIN or `linger_ms`, then
+  /// the socket closes. (Closing with unread input would send RST and could destroy the reply we
+  /// just wrote before the peer read it.)
+  void close_gracefully(std::uint64_t linger_ms = 2000) noexcept;
+  /// Closes now: queued writes are dropped. Idempotent; no handler callback after it returns.
+  void close() noexcept;
+  /// True once close() or close_gracefully() has been called (the handler is detached).
+  bool closing() const noexcept;
+
+  const SocketAddress& peer() const noexcept;
+  const SocketAddress& local() const noexcept;
+  Loop& loop() const noexcept;
+
+  /// Opens an outbound connection (TCP_NODELAY set). `done` runs exactly once on the loop thread:
+  /// with the connection (no handler yet: call set_handler() in `done`), or with the error
+  /// (refused, unreachable, or std::errc::timed_out after `timeout_ms`). No DNS: the upstream
+  /// pools resolve names first.
+  static void connect(Loop& loop, const SocketAddress& addr, std::uint64_t timeout_ms,
+                      std::function<void(Result<TcpConnection*>)> done);
+
+  /// Connections alive on the calling thread's loops (for shutdown accounting and tests).
+  static std::size_t live_count() noexcept;
+
+ protected:
+  TcpConnection() = default;
+  ~TcpConnection() = default;
+  TcpConnection(const TcpConnection&) = delete;
+  TcpConnection& operator=(const TcpConnection&) = delete;
+};
+
+/// Receives accepted connections. The connection has no handler yet: the callee must call
+/// set_handler() (or close()) before returning.
+class AcceptHandler {
+ public:
+  virtual ~AcceptHandler() = default;
+  virtual void on_accept(TcpConnection& conn) = 0;
+};
+
+struct ListenOptions {
+  int backlog = 511;
+  bool reuse_port = true;  ///< SO_REUSEPORT: every worker binds its own socket to the address
+  bool ipv6_only = true;   ///< for IPv6 addresses
+};
+
+/// A listening socket on a loop. Created with SO_REUSEADDR (+ SO_REUSEPORT), TCP_NODELAY on
+/// accepted sockets, non-blocking; the socket is made by hand and given to uv_tcp_open so the
+/// options are set before bind (libuv cannot set SO_REUSEPORT itself).
+class Listener {
+ public:
+  /// Binds and listens. `handler` is borrowed and must outlive the listener's close.
+  static Result<Listener*> open(Loop& loop, const SocketAddress& addr, const ListenOptions& opts,
+                                AcceptHandler& handler);
+  /// Stops accepting and closes the socket; the object frees itself in the close callback.
+  void close() noexcept;
+  /// The bound address (with the real port when bound to port 0).
+  const SocketAddress& address() const noexcept;
+
+ protected:
+  Listener() = default;
+  ~Listener() = default;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+};
+
+}  // namespace wsgate::net
