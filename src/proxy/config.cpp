@@ -1,0 +1,951 @@
+#include "proxy/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <span>
+#include <sstream>
+#include <system_error>
+
+#include "proto/http_message.hpp"
+#include "proto/ws_handshake.hpp"
+#include "proxy/router.hpp"
+
+namespace wsgate::proxy {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kKiB = 1024;
+constexpr std::uint64_t kMiB = kKiB * 1024;
+constexpr std::uint64_t kGiB = kMiB * 1024;
+constexpr std::uint64_t kTiB = kGiB * 1024;
+constexpr std::int64_t kMaxDurationSeconds = 86400;  // one day: longer is a typo, not a wish
+constexpr unsigned kMaxWorkers = 256;
+constexpr std::size_t kMaxUnixPath = 107;  // sizeof(sockaddr_un::sun_path) - 1 on Linux
+
+std::string quote(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// --- diagnostics ----------------------------------------------------------------------------
+
+struct Ctx {
+  std::string file;
+  std::string base_dir;
+  std::vector<ConfigDiagnostic> problems;
+
+  void error(const toml::source_region& where, std::string message) {
+    problems.push_back(ConfigDiagnostic{file, static_cast<unsigned>(where.begin.line),
+                                        static_cast<unsigned>(where.begin.column),
+                                        std::move(message)});
+  }
+  void error(const toml::node& node, std::string message) {
+    error(node.source(), std::move(message));
+  }
+};
+
+std::string_view type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+void type_error(Ctx& c, const toml::node& n, std::string_view key, std::string_view expected) {
+  c.error(n,
+          quote(key) + " must be " + std::string(expected) + ", not " + std::string(type_name(n)));
+}
+
+unsigned edit_distance(std::string_view a, std::string_view b) {
+  std::vector<unsigned> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<unsigned>(j);
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    unsigned diag = row[0];
+    row[0] = static_cast<unsigned>(i);
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const unsigned up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0u : 1u)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "; did you mean 'x'?" for the closest known name within edit distance 2, else "".
+std::string suggestion(std::string_view got, std::span<const std::string_view> known) {
+  std::string_view best;
+  unsigned best_distance = 3;
+  for (std::string_view k : known) {
+    const unsigned d = edit_distance(got, k);
+    if (d < best_distance) {
+      best_distance = d;
+      best = k;
+    }
+  }
+  return best.empty() ? std::string() : "; did you mean " + quote(best) + "?";
+}
+
+// --- value formats ----------------------------------------------------------------------------
+
+// "64k", "16MiB", "1g", "4096": powers of 1024, units case-insensitive.
+std::optional<std::uint64_t> parse_size(std::string_view s) {
+  std::size_t i = 0;
+  std::uint64_t v = 0;
+  for (; i < s.size() && is_digit(s[i]); ++i) {
+    const auto d = static_cast<std::uint64_t>(s[i] - '0');
+    if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return std::nullopt;
+    v = v * 10 + d;
+  }
+  if (i == 0) return std::nullopt;
+  const std::string unit = lower(s.substr(i));
+  std::uint64_t mult = 0;
+  if (unit.empty()) mult = 1;
+  if (unit == "k" || unit == "kib") mult = kKiB;
+  if (unit == "m" || unit == "mib") mult = kMiB;
+  if (unit == "g" || unit == "gib") mult = kGiB;
+  if (mult == 0 || v > std::numeric_limits<std::uint64_t>::max() / mult) return std::nullopt;
+  return v * mult;
+}
+
+// "500ms", "2.5s", "5m", "1h" -> milliseconds (not yet rounded or range-checked).
+std::optional<double> parse_duration_ms(std::string_view s) {
+  std::size_t i = 0;
+  double v = 0;
+  for (; i < s.size() && is_digit(s[i]); ++i) v = v * 10 + (s[i] - '0');
+  if (i == 0) return std::nullopt;
+  if (i < s.size() && s[i] == '.') {
+    const std::size_t frac_start = ++i;
+    double scale = 0.1;
+    for (; i < s.size() && is_digit(s[i]); ++i, scale /= 10) v += (s[i] - '0') * scale;
+    if (i == frac_start) return std::nullopt;
+  }
+  const std::string unit = lower(s.substr(i));
+  if (unit == "ms") return v;
+  if (unit == "s") return v * 1000;
+  if (unit == "m") return v * 60'000;
+  if (unit == "h") return v * 3'600'000;
+  return std::nullopt;
+}
+
+std::string size_text(std::uint64_t n) {
+  if (n != 0 && n % kTiB == 0) return std::to_string(n / kTiB) + " TiB";
+  if (n != 0 && n % kGiB == 0) return std::to_string(n / kGiB) + " GiB";
+  if (n != 0 && n % kMiB == 0) return std::to_string(n / kMiB) + " MiB";
+  if (n != 0 && n % kKiB == 0) return std::to_string(n / kKiB) + " KiB";
+  return std::to_string(n) + (n == 1 ? " byte" : " bytes");
+}
+
+std::optional<std::string> canonical_ip(int family, const std::string& text) {
+  unsigned char buf[16];
+  if (inet_pton(family, text.c_str(), buf) != 1) return std::nullopt;
+  char out[INET6_ADDRSTRLEN];
+  if (inet_ntop(family, buf, out, sizeof out) == nullptr) return std::nullopt;
+  return std::string(out);
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view s, bool allow_zero) {
+  if (s.empty() || s.size() > 5) return std::nullopt;
+  unsigned v = 0;
+  for (char ch : s) {
+    if (!is_digit(ch)) return std::nullopt;
+    v = v * 10 + static_cast<unsigned>(ch - '0');
+  }
+  if (v > 65535 || (v == 0 && !allow_zero)) return std::nullopt;
+  return static_cast<std::uint16_t>(v);
+}
+
+// A DNS name: dot-separated labels of letters, digits, '-' and '_', at most 253 characters.
+bool is_host_name(std::string_view h) {
+  if (h.empty() || h.size() > 253) return false;
+  std::size_t label = 0;
+  for (char ch : h) {
+    if (ch == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    ch == '-' || ch == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label != 0;
+}
+
+bool looks_numeric(std::string_view h) {
+  return std::all_of(h.begin(), h.end(), [](char ch) { return is_digit(ch) || ch == '.'; });
+}
+
+// Listen addresses: "1.2.3.4:80", "[::1]:80", ":80" (all IPv4 interfaces). Names are refused:
+// what a name resolves to at bind time is not something a config check can promise.
+std::string parse_listen_address(std::string_view a, ListenConfig& out) {
+  std::string_view host, port;
+  if (!a.empty() && a.front() == '[') {
+    const std::size_t close = a.find("]:");
+    if (close == std::string_view::npos) return "needs the form [IPv6]:port";
+    host = a.substr(1, close - 1);
+    port = a.substr(close + 2);
+    auto canon = canonical_ip(AF_INET6, std::string(host));
+    if (!canon) return "'" + std::string(host) + "' is not an IPv6 address";
+    out.host = *canon;
+  } else {
+    const std::size_t colon = a.rfind(':');
+    if (colon == std::string_view::npos) return "needs a port (host:port or :port)";
+    host = a.substr(0, colon);
+    port = a.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return "an IPv6 address needs brackets: [::1]:80";
+    auto canon = host.empty() ? std::optional<std::string>("0.0.0.0")
+                              : canonical_ip(AF_INET, std::string(host));
+    if (!canon) {
+      return "'" + std::string(host) + "' is not an IPv4 address (names are not accepted)";
+    }
+    out.host = *canon;
+  }
+  auto p = parse_port(port, true);
+  if (!p) return "port '" + std::string(port) + "' is not in 0-65535";
+  out.port = *p;
+  return {};
+}
+
+// Upstream servers: "name:port", "1.2.3.4:port", "[v6]:port" or "unix:/absolute/path".
+std::string check_upstream_server(std::string_view s) {
+  if (s.substr(0, 5) == "unix:") {
+    const std::string_view path = s.substr(5);
+    if (path.size() < 2 || path.front() != '/') return "a unix socket path must be absolute";
+    if (path.size() > kMaxUnixPath) return "a unix socket path is limited to 107 bytes";
+    return {};
+  }
+  std::string_view host, port;
+  if (!s.empty() && s.front() == '[') {
+    const std::size_t close = s.find("]:");
+    if (close == std::string_view::npos) return "needs the form [IPv6]:port";
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    if (!canonical_ip(AF_INET6, std::string(host))) return "not an IPv6 address";
+  } else {
+    const std::size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) return "needs a port (host:port)";
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    const bool ok = looks_numeric(host) ? canonical_ip(AF_INET, std::string(host)).has_value()
+                                        : is_host_name(host);
+    if (!ok) return "'" + std::string(host) + "' is not a host name or address";
+  }
+  if (!parse_port(port, false)) return "port '" + std::string(port) + "' is not in 1-65535";
+  return {};
+}
+
+// Route hosts are compared against Host headers without their port: store them lowercased,
+// without brackets, without a trailing dot.
+std::string canonical_route_host(std::string_view h, std::string& out) {
+  std::string s = lower(h);
+  if (s.size() > 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
+  if (s.find(':') != std::string::npos) {
+    auto canon = canonical_ip(AF_INET6, s);
+    if (!canon) return "must not include a port (routes match any port)";
+    out = *canon;
+    return {};
+  }
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  if (!is_host_name(s)) return "is not a host name or address";
+  out = s;
+  return {};
+}
+
+// Header field values we emit verbatim: visible ASCII and inner spaces (RFC 9110 §5.5).
+bool is_plain_field_value(std::string_view v) {
+  if (!v.empty() && (v.front() == ' ' || v.back() == ' ')) return false;
+  return std::all_of(v.begin(), v.end(), [](char ch) { return ch >= 0x20 && ch < 0x7f; });
+}
+
+// Relative paths in the file are relative to the file, not to wsgate's working directory.
+std::string resolve(const Ctx& c, const std::string& p) {
+  fs::path path(p);
+  if (path.is_relative()) path = fs::path(c.base_dir) / path;
+  std::string out = path.lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+// --- typed readers: each reports its own problem and returns false -------------------------
+
+bool read_bool(Ctx& c, const toml::node& n, std::string_view key, bool& out) {
+  if (!n.is_boolean()) {
+    type_error(c, n, key, "a boolean (true or false)");
+    return false;
+  }
+  out = n.as_boolean()->get();
+  return true;
+}
+
+bool read_string(Ctx& c, const toml::node& n, std::string_view key, std::string& out) {
+  if (!n.is_string()) {
+    type_error(c, n, key, "a string");
+    return false;
+  }
+  out = n.as_string()->get();
+  return true;
+}
+
+bool read_int(Ctx& c, const toml::node& n, std::string_view key, std::int64_t lo, std::int64_t hi,
+              std::int64_t& out) {
+  if (!n.is_integer()) {
+    type_error(c, n, key, "an integer");
+    return false;
+  }
+  const std::int64_t v = n.as_integer()->get();
+  if (v < lo || v > hi) {
+    c.error(n, quote(key) + " must be between " + std::to_string(lo) + " and " +
+                   std::to_string(hi) + ", got " + std::to_string(v));
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+bool read_size(Ctx& c, const toml::node& n, std::string_view key, std::uint64_t lo,
+               std::uint64_t hi, std::uint64_t& out) {
+  std::optional<std::uint64_t> v;
+  if (n.is_integer()) {
+    const std::int64_t i = n.as_integer()->get();
+    v = i < 0 ? std::numeric_limits<std::uint64_t>::max() : static_cast<std::uint64_t>(i);
+  } else if (n.is_string()) {
+    v = parse_size(n.as_string()->get());
+    if (!v) {
+      c.error(n, quote(key) + ": '" + n.as_string()->get() +
+                     "' is not a size (bytes, or a number with k, m, g, KiB, MiB or GiB)");
+      return false;
+    }
+  } else {
+    type_error(c, n, key, "a size (bytes as an integer, or a string like \"64k\")");
+    return false;
+  }
+  if (*v < lo || *v > hi) {
+    c.error(n, quote(key) + " must be between " + size_text(lo) + " and " + size_text(hi));
+    return false;
+  }
+  out = *v;
+  return true;
+}
+
+template <class Int>
+bool read_size_as(Ctx& c, const toml::node& n, std::string_view key, std::uint64_t lo,
+                  std::uint64_t hi, Int& out) {
+  std::uint64_t v = 0;
+  if (!read_size(c, n, key, lo, hi, v)) return false;
+  out = static_cast<Int>(v);
+  return true;
+}
+
+bool read_duration(Ctx& c, const toml::node& n, std::string_view key, bool positive, Millis& out) {
+  double ms = 0;
+  if (n.is_integer()) {
+    const std::int64_t s = n.as_integer()->get();
+    ms = s < 0 ? -1.0 : static_cast<double>(std::min(s, kMaxDurationSeconds + 1)) * 1000;
+  } else if (n.is_floating_point()) {
+    const double s = n.as_floating_point()->get();
+    ms = std::isfinite(s) ? s * 1000 : -1.0;
+  } else if (n.is_string()) {
+    const auto parsed = parse_duration_ms(n.as_string()->get());
+    if (!parsed) {
+      c.error(n, quote(key) + ": '" + n.as_string()->get() +
+                     "' is not a duration (seconds, or a number with ms, s, m or h)");
+      return false;
+    }
+    ms = *parsed;
+  } else {
+    type_error(c, n, key, "a duration (seconds, or a string like \"500ms\")");
+    return false;
+  }
+  const double rounded = std::round(ms);
+  if (ms < 0 || rounded > static_cast<double>(kMaxDurationSeconds) * 1000 ||
+      (positive && rounded < 1)) {
+    c.error(n, quote(key) + " must be between " + (positive ? "1ms" : "0") + " and " +
+                   std::to_string(kMaxDurationSeconds) + " seconds");
+    return false;
+  }
+  out = Millis(static_cast<Millis::rep>(rounded));
+  return true;
+}
+
+// An array of strings; reports each non-string element. `nodes` gets the element of each string.
+bool read_string_list(Ctx& c, const toml::node& n, std::string_view key,
+                      std::vector<std::string>& out, std::vector<const toml::node*>& nodes) {
+  if (!n.is_array()) {
+    type_error(c, n, key, "an array of strings");
+    return false;
+  }
+  bool ok = true;
+  out.clear();
+  for (const toml::node& e : *n.as_array()) {
+    if (!e.is_string()) {
+      c.error(e, "each element of " + quote(key) + " must be a string, not " +
+                     std::string(type_name(e)));
+      ok = false;
+      continue;
+    }
+    out.push_back(e.as_string()->get());
+    nodes.push_back(&e);
+  }
+  return ok;
+}
+
+// --- key tables --------------------------------------------------------------------------------
+
+// Which route kinds a key applies to (bit per RouteKind), for "does not apply" errors.
+constexpr unsigned kKindEcho = 1u << static_cast<unsigned>(RouteKind::echo);
+constexpr unsigned kKindStatic = 1u << static_cast<unsigned>(RouteKind::static_files);
+constexpr unsigned kKindUnknown = 1u << 31;  // kind missing, unknown or not built yet
+constexpr unsigned kAllKinds = ~0u;
+constexpr unsigned kWsKinds = kKindEcho;
+constexpr unsigned kFutureKeys = 0;  // keys of kinds not built yet: never apply, never unknown
+
+template <class Target>
+struct KeySpec {
+  std::string_view name;
+  void (*read)(Ctx&, const toml::node&, std::string_view key, Target&);
+  unsigned kinds = kAllKinds;
+};
+
+template <class Target, std::size_t N>
+std::vector<std::string_view> names_of(const KeySpec<Target> (&spec)[N]) {
+  std::vector<std::string_view> names;
+  for (const auto& s : spec) names.push_back(s.name);
+  return names;
+}
+
+// Reads every key of `table` through `spec`. `kind_mask` is the route's kind bit (kAllKinds
+// for other sections); with kKindUnknown, kind-specific keys are skipped without a word, since
+// which keys apply is unknowable.
+template <class Target, std::size_t N>
+void read_keys(Ctx& c, const toml::table& table, std::string_view section,
+               const KeySpec<Target> (&spec)[N], Target& out, unsigned kind_mask = kAllKinds,
+               std::string_view kind_name = {}) {
+  for (const auto& [key, node] : table) {
+    const KeySpec<Target>* found = nullptr;
+    for (const auto& s : spec) {
+      if (s.name == key.str()) found = &s;
+    }
+    if (found == nullptr) {
+      const auto names = names_of(spec);
+      c.error(key.source(), "unknown key " + quote(key.str()) + " in " + std::string(section) +
+                                suggestion(key.str(), names));
+    } else if ((found->kinds & kind_mask) == 0) {
+      if (kind_mask != kKindUnknown) {
+        c.error(key.source(), "key " + quote(key.str()) + " does not apply to a route of kind " +
+                                  quote(kind_name));
+      }
+    } else {
+      found->read(c, node, key.str(), out);
+    }
+  }
+}
+
+void read_log_path(Ctx& c, const toml::node& n, std::string_view key, std::string& out,
+                   bool allow_off) {
+  std::string v;
+  if (!read_string(c, n, key, v)) return;
+  if (v.empty() || (!allow_off && v == "off")) {
+    c.error(n, quote(key) + (allow_off ? " must be \"stderr\", \"off\" or a file path"
+                                       : " must be \"stderr\" or a file path"));
+    return;
+  }
+  out = (v == "stderr" || v == "off") ? v : resolve(c, v);
+}
+
+const KeySpec<ServerConfig> kServerKeys[] = {
+    {"workers",
+     [](Ctx& c, const toml::node& n, std::string_view k, ServerConfig& s) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 0, kMaxWorkers, v)) s.workers = static_cast<unsigned>(v);
+     }},
+    {"log_level",
+     [](Ctx& c, const toml::node& n, std::string_view k, ServerConfig& s) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (auto level = log::parse_level(v)) {
+         s.log_level = *level;
+       } else {
+         c.error(n, quote(k) + " must be one of error, warn, info, debug; got " + quote(v));
+       }
+     }},
+    {"error_log", [](Ctx& c, const toml::node& n, std::string_view k,
+                     ServerConfig& s) { read_log_path(c, n, k, s.error_log, false); }},
+    {"access_log", [](Ctx& c, const toml::node& n, std::string_view k,
+                      ServerConfig& s) { read_log_path(c, n, k, s.access_log, true); }},
+    {"access_log_format",
+     [](Ctx& c, const toml::node& n, std::string_view k, ServerConfig& s) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (v == "combined") {
+         s.access_log_format = AccessLogFormat::combined;
+       } else if (v == "json") {
+         s.access_log_format = AccessLogFormat::json;
+       } else {
+         c.error(n, quote(k) + " must be \"combined\" or \"json\", got " + quote(v));
+       }
+     }},
+    {"server_header",
+     [](Ctx& c, const toml::node& n, std::string_view k, ServerConfig& s) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (!is_plain_field_value(v) || v.size() > 256) {
+         c.error(n, quote(k) +
+                        " must be printable ASCII without surrounding spaces, at most "
+                        "256 bytes");
+         return;
+       }
+       s.server_header = v;
+     }},
+    {"max_url_bytes", [](Ctx& c, const toml::node& n, std::string_view k,
+                         ServerConfig& s) { read_size_as(c, n, k, 1, kMiB, s.max_url_bytes); }},
+    {"max_head_bytes",
+     [](Ctx& c, const toml::node& n, std::string_view k, ServerConfig& s) {
+       read_size_as(c, n, k, kKiB, kMiB, s.max_head_bytes);
+     }},
+    {"max_header_count",
+     [](Ctx& c, const toml::node& n, std::string_view k, ServerConfig& s) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 1, 10000, v)) s.max_header_count = static_cast<std::size_t>(v);
+     }},
+    {"max_body_bytes", [](Ctx& c, const toml::node& n, std::string_view k,
+                          ServerConfig& s) { read_size(c, n, k, 0, kTiB, s.max_body_bytes); }},
+    {"header_timeout", [](Ctx& c, const toml::node& n, std::string_view k,
+                          ServerConfig& s) { read_duration(c, n, k, true, s.header_timeout); }},
+    {"keepalive_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, ServerConfig& s) {
+       read_duration(c, n, k, true, s.keepalive_timeout);
+     }},
+    {"send_timeout", [](Ctx& c, const toml::node& n, std::string_view k,
+                        ServerConfig& s) { read_duration(c, n, k, true, s.send_timeout); }},
+    {"shutdown_timeout", [](Ctx& c, const toml::node& n, std::string_view k,
+                            ServerConfig& s) { read_duration(c, n, k, true, s.shutdown_timeout); }},
+};
+
+const KeySpec<ListenConfig> kListenKeys[] = {
+    {"address",
+     [](Ctx& c, const toml::node& n, std::string_view k, ListenConfig& l) {
+       if (!read_string(c, n, k, l.address)) return;
+       const std::string why = parse_listen_address(l.address, l);
+       if (!why.empty()) c.error(n, "listen address " + quote(l.address) + ": " + why);
+     }},
+    {"backlog",
+     [](Ctx& c, const toml::node& n, std::string_view k, ListenConfig& l) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 1, 65535, v)) l.backlog = static_cast<int>(v);
+     }},
+};
+
+// Route keys. `kind` is read before the others (it decides which apply), so its entry here
+// only makes it a known key.
+const KeySpec<RouteConfig> kRouteKeys[] = {
+    {"path",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       auto norm = v.empty() || v.front() != '/' ? std::nullopt : normalize_path(v);
+       if (!norm) {
+         c.error(n,
+                 "route path " + quote(v) +
+                     " must start with '/' and have no '..' above the root, %00 or bad %-escape");
+         return;
+       }
+       r.path = *norm;
+     }},
+    {"exact", [](Ctx& c, const toml::node& n, std::string_view k,
+                 RouteConfig& r) { read_bool(c, n, k, r.exact); }},
+    {"host",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v, canon;
+       if (!read_string(c, n, k, v)) return;
+       const std::string why = canonical_route_host(v, canon);
+       if (!why.empty()) return c.error(n, "route host " + quote(v) + " " + why);
+       r.host = canon;
+     }},
+    {"kind", [](Ctx&, const toml::node&, std::string_view, RouteConfig&) {}},
+    {"upstream", [](Ctx&, const toml::node&, std::string_view, RouteConfig&) {}, kFutureKeys},
+    {"max_message_size",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_size(c, n, k, 1, kGiB, r.ws.max_message_size);
+     },
+     kWsKinds},
+    {"max_frame_size",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_size(c, n, k, 1, kGiB, r.ws.max_frame_size);
+     },
+     kWsKinds},
+    {"ping_interval",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_duration(c, n, k, false, r.ws.ping_interval);
+     },
+     kWsKinds},
+    {"pong_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_duration(c, n, k, true, r.ws.pong_timeout);
+     },
+     kWsKinds},
+    {"idle_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_duration(c, n, k, false, r.ws.idle_timeout);
+     },
+     kWsKinds},
+    {"close_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_duration(c, n, k, true, r.ws.close_timeout);
+     },
+     kWsKinds},
+    {"interval",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_duration(c, n, k, false, r.ws.interval);
+     },
+     kWsKinds},
+    {"origins",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::vector<const toml::node*> nodes;
+       read_string_list(c, n, k, r.ws.origins, nodes);
+       for (std::size_t i = 0; i < nodes.size(); ++i) {
+         if (!proto::is_valid_origin_pattern(r.ws.origins[i])) {
+           c.error(*nodes[i], "origin pattern " + quote(r.ws.origins[i]) +
+                                  " is not valid (expected \"*\", \"null\" or "
+                                  "scheme://host[:port], the host may start with \"*.\")");
+         }
+       }
+     },
+     kWsKinds},
+    {"allow_missing_origin",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_bool(c, n, k, r.ws.allow_missing_origin);
+     },
+     kWsKinds},
+    {"subprotocols",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::vector<const toml::node*> nodes;
+       auto& list = r.ws.subprotocols;
+       read_string_list(c, n, k, list, nodes);
+       for (std::size_t i = 0; i < nodes.size(); ++i) {
+         if (!proto::is_token(list[i])) {
+           c.error(*nodes[i], "subprotocol " + quote(list[i]) + " is not an HTTP token");
+         } else if (std::find(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(i),
+                              list[i]) != list.begin() + static_cast<std::ptrdiff_t>(i)) {
+           c.error(*nodes[i], "duplicate subprotocol " + quote(list[i]));
+         }
+       }
+     },
+     kWsKinds},
+    {"require_subprotocol",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_bool(c, n, k, r.ws.require_subprotocol);
+     },
+     kWsKinds},
+    {"max_backpressure",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_size(c, n, k, 1, kGiB, r.ws.max_backpressure);
+     },
+     kWsKinds},
+    {"root",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (v.empty()) return c.error(n, "static root must not be empty");
+       const std::string path = resolve(c, v);
+       std::error_code ec;
+       const auto st = fs::status(path, ec);
+       if (!fs::exists(st)) return c.error(n, "static root " + quote(path) + " does not exist");
+       if (!fs::is_directory(st)) {
+         return c.error(n, "static root " + quote(path) + " is not a directory");
+       }
+       r.static_files.root = path;
+     },
+     kKindStatic},
+    {"index",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (v == "." || v == ".." || v.find('/') != std::string::npos ||
+           v.find('\0') != std::string::npos) {
+         return c.error(n, "index " + quote(v) + " must be a plain file name (or \"\")");
+       }
+       r.static_files.index = v;
+     },
+     kKindStatic},
+    {"cache_control",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (!is_plain_field_value(v)) {
+         return c.error(n, quote(k) + " must be printable ASCII without surrounding spaces");
+       }
+       r.static_files.cache_control = v;
+     },
+     kKindStatic},
+};
+
+const KeySpec<UpstreamConfig> kUpstreamKeys[] = {
+    {"servers",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       std::vector<const toml::node*> nodes;
+       if (!read_string_list(c, n, k, u.servers, nodes)) return;
+       if (u.servers.empty())
+         c.error(n, "upstream " + quote(u.name) + " needs at least one server");
+       for (std::size_t i = 0; i < nodes.size(); ++i) {
+         const std::string why = check_upstream_server(u.servers[i]);
+         if (!why.empty()) {
+           c.error(*nodes[i], "upstream server " + quote(u.servers[i]) + ": " + why);
+         } else if (std::count(u.servers.begin(),
+                               u.servers.begin() + static_cast<std::ptrdiff_t>(i),
+                               u.servers[i]) > 0) {
+           c.error(*nodes[i], "duplicate upstream server " + quote(u.servers[i]));
+         }
+       }
+     }},
+    {"balance",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (v == "round_robin") {
+         u.balance = Balance::round_robin;
+       } else if (v == "least_conn") {
+         u.balance = Balance::least_conn;
+       } else if (v == "ip_hash") {
+         u.balance = Balance::ip_hash;
+       } else {
+         c.error(n, quote(k) + " must be round_robin, least_conn or ip_hash; got " + quote(v));
+       }
+     }},
+};
+
+// --- sections ---------------------------------------------------------------------------------
+
+constexpr std::string_view kAvailableKinds[] = {"echo", "static"};
+constexpr std::string_view kFutureKinds[] = {"proxy", "bridge", "chat", "broker"};
+
+// Reads `kind` first; returns the kind bit for read_keys (kKindUnknown if missing or unusable).
+unsigned read_kind(Ctx& c, const toml::table& t, RouteConfig& r) {
+  const toml::node* n = t.get("kind");
+  if (n == nullptr) {
+    c.error(t, "[[route]] needs a 'kind' (echo or static)");
+    return kKindUnknown;
+  }
+  std::string v;
+  if (!read_string(c, *n, "kind", v)) return kKindUnknown;
+  if (v == "echo") r.kind = RouteKind::echo;
+  if (v == "static") r.kind = RouteKind::static_files;
+  if (v == "echo" || v == "static") return 1u << static_cast<unsigned>(r.kind);
+  if (std::find(std::begin(kFutureKinds), std::end(kFutureKinds), v) != std::end(kFutureKinds)) {
+    c.error(*n, "route kind " + quote(v) +
+                    " is not available in this version (available: echo, static)");
+  } else {
+    c.error(*n, "unknown route kind " + quote(v) + " (expected echo or static)" +
+                    suggestion(v, kAvailableKinds));
+  }
+  return kKindUnknown;
+}
+
+struct SeenRoute {
+  std::string key;
+  unsigned line;
+};
+
+void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen, Config& cfg) {
+  RouteConfig r;
+  r.line = static_cast<unsigned>(t.source().begin.line);
+  const unsigned mask = read_kind(c, t, r);
+  const char* kind_name = r.kind == RouteKind::echo ? "echo" : "static";
+  const std::size_t before = c.problems.size();
+  read_keys(c, t, "[[route]]", kRouteKeys, r, mask, kind_name);
+  const toml::node* path = t.get("path");
+  if (path == nullptr) c.error(t, "[[route]] needs a 'path'");
+  if (mask == kKindStatic && t.get("root") == nullptr) {
+    c.error(t, "a static route needs a 'root' directory");
+  }
+  if (mask == kKindEcho) {
+    if (t.get("max_frame_size") == nullptr) {
+      r.ws.max_frame_size = std::min(r.ws.max_frame_size, r.ws.max_message_size);
+    } else if (r.ws.max_frame_size > r.ws.max_message_size) {
+      c.error(*t.get("max_frame_size"), "'max_frame_size' (" + size_text(r.ws.max_frame_size) +
+                                            ") must not exceed 'max_message_size' (" +
+                                            size_text(r.ws.max_message_size) + ")");
+    }
+    if (r.ws.require_subprotocol && r.ws.subprotocols.empty()) {
+      c.error(*t.get("require_subprotocol"), "'require_subprotocol' needs 'subprotocols'");
+    }
+  }
+  if (c.problems.size() != before || path == nullptr || mask == kKindUnknown) return;
+  const std::string key = r.host.value_or("") + " " + r.path + (r.exact ? " exact" : "");
+  for (const SeenRoute& s : seen) {
+    if (s.key == key) {
+      c.error(*path, "duplicate route " + quote(r.name()) + (r.exact ? " (exact)" : "") +
+                         ": first defined at line " + std::to_string(s.line));
+      return;
+    }
+  }
+  seen.push_back({key, r.line});
+  cfg.routes.push_back(std::move(r));
+}
+
+void read_listen(Ctx& c, const toml::table& t, Config& cfg) {
+  ListenConfig l;
+  l.line = static_cast<unsigned>(t.source().begin.line);
+  const std::size_t before = c.problems.size();
+  read_keys(c, t, "[[listen]]", kListenKeys, l);
+  const toml::node* address = t.get("address");
+  if (address == nullptr) return c.error(t, "[[listen]] needs an 'address'");
+  if (c.problems.size() != before) return;
+  for (const ListenConfig& other : cfg.listen) {
+    if (l.port != 0 && other.port == l.port && other.host == l.host) {
+      return c.error(*address, "duplicate listen address " + quote(l.address) +
+                                   ": first defined at line " + std::to_string(other.line));
+    }
+  }
+  cfg.listen.push_back(std::move(l));
+}
+
+void read_upstreams(Ctx& c, const toml::table& t, Config& cfg) {
+  for (const auto& [key, node] : t) {
+    const std::string name(key.str());
+    const bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+      return proto::is_tchar(ch) && ch != '*' && ch != '\'' && ch != '`';
+    });
+    if (!name_ok) c.error(key.source(), "upstream name " + quote(name) + " is not a plain name");
+    if (!node.is_table()) {
+      c.error(node, "upstream " + quote(name) + " must be a table ([upstream." + name + "])");
+      continue;
+    }
+    UpstreamConfig u;
+    u.name = name;
+    read_keys(c, *node.as_table(), "[upstream." + name + "]", kUpstreamKeys, u);
+    if (!node.as_table()->contains("servers")) {
+      c.error(node, "upstream " + quote(name) + " needs 'servers'");
+    }
+    cfg.upstreams.emplace(name, std::move(u));
+  }
+}
+
+// Runs `fn` on each table of an array of tables, reporting the wrong shapes.
+template <class Fn>
+void each_table(Ctx& c, const toml::node& node, std::string_view name, Fn&& fn) {
+  const std::string shape =
+      "'" + std::string(name) + "' must be an array of tables ([[" + std::string(name) + "]])";
+  if (!node.is_array()) return c.error(node, shape);
+  for (const toml::node& e : *node.as_array()) {
+    if (e.is_table()) {
+      fn(*e.as_table());
+    } else {
+      c.error(e, shape);
+    }
+  }
+}
+
+constexpr std::string_view kSections[] = {"server", "listen", "route", "upstream"};
+
+void read_root(Ctx& c, const toml::table& root, Config& cfg) {
+  std::vector<SeenRoute> seen;
+  for (const auto& [key, node] : root) {
+    const std::string_view name = key.str();
+    if (name == "server") {
+      if (!node.is_table()) {
+        c.error(node, "'server' must be a table ([server])");
+      } else {
+        read_keys(c, *node.as_table(), "[server]", kServerKeys, cfg.server);
+      }
+    } else if (name == "listen") {
+      each_table(c, node, name, [&](const toml::table& t) { read_listen(c, t, cfg); });
+    } else if (name == "route") {
+      each_table(c, node, name, [&](const toml::table& t) { read_route(c, t, seen, cfg); });
+    } else if (name == "upstream") {
+      if (!node.is_table()) {
+        c.error(node, "'upstream' must be a table of tables ([upstream.NAME])");
+      } else {
+        read_upstreams(c, *node.as_table(), cfg);
+      }
+    } else {
+      c.error(key.source(), "unknown top-level key " + quote(name) +
+                                " (expected server, listen, route or upstream)" +
+                                suggestion(name, kSections));
+    }
+  }
+  const toml::source_region top{{1, 1}, {1, 1}, nullptr};
+  if (!root.contains("listen")) c.error(top, "no [[listen]] table: at least one is needed");
+  if (!root.contains("route")) c.error(top, "no [[route]] table: at least one is needed");
+}
+
+}  // namespace
+
+std::string ConfigDiagnostic::to_string() const {
+  std::string s = file;
+  if (line != 0) s += ":" + std::to_string(line) + ":" + std::to_string(column);
+  return s + ": " + message;
+}
+
+std::string RouteConfig::name() const {
+  if (!host) return path;
+  if (host->find(':') != std::string::npos) return "[" + *host + "]" + path;
+  return *host + path;
+}
+
+ConfigLoad parse_config(std::string_view toml_text, const std::string& source_name,
+                        const std::string& base_dir) {
+  Ctx c{source_name, base_dir, {}};
+  ConfigLoad load;
+  Config cfg;
+  cfg.file = source_name;
+  try {
+    const toml::table root = toml::parse(toml_text, std::string_view(source_name));
+    read_root(c, root, cfg);
+  } catch (const toml::parse_error& err) {
+    c.error(err.source(), std::string(err.description()));
+  }
+  // toml++ tables iterate in key order; report in file order, as a compiler would.
+  std::stable_sort(c.problems.begin(), c.problems.end(),
+                   [](const ConfigDiagnostic& a, const ConfigDiagnostic& b) {
+                     return a.line != b.line ? a.line < b.line : a.column < b.column;
+                   });
+  load.problems = std::move(c.problems);
+  if (load.problems.empty()) load.config = std::move(cfg);
+  return load;
+}
+
+ConfigLoad load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  std::error_code ec;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad() || fs::is_directory(path, ec)) {
+    ConfigLoad load;
+    load.problems.push_back(ConfigDiagnostic{path, 0, 0, "cannot read the file"});
+    return load;
+  }
+  fs::path dir = fs::absolute(fs::path(path), ec).parent_path();
+  if (ec) dir = fs::path(path).parent_path();
+  return parse_config(text.str(), path, dir.string());
+}
+
+}  // namespace wsgate::proxy

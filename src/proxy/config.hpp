@@ -1,0 +1,151 @@
+#pragma once
+// The typed configuration of wsgate, loaded from one TOML file (docs/CONFIG.md documents every
+// key). Loading validates everything that can be checked without binding sockets: types,
+// ranges, which keys apply to which route kind, duplicate routes and listeners, origin
+// patterns, subprotocol names, static roots, upstream addresses. Every problem is reported
+// compiler-style with the file, line and column of the offending TOML node, and loading goes on
+// to report all of them.
+//
+// Thread: the structs are plain values. A loaded Config is immutable by convention and may be
+// shared read-only between worker threads. Only this module (config.cpp) includes toml++.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/log.hpp"
+
+namespace wsgate::proxy {
+
+using Millis = std::chrono::milliseconds;
+
+enum class AccessLogFormat { combined, json };
+
+/// `[server]`: process-wide settings. Durations in the file are seconds or "500ms"/"30s"/"5m"/"1h";
+/// sizes are bytes or "64k"/"16m"/"1g" (powers of 1024). Ranges are in docs/CONFIG.md.
+struct ServerConfig {
+  unsigned workers = 0;  ///< 0..256; 0 = one per core (resolved by the server)
+  log::Level log_level = log::Level::info;
+  std::string error_log = "stderr";   ///< "stderr" or an absolute file path (resolved)
+  std::string access_log = "stderr";  ///< "stderr", "off" or an absolute file path (resolved)
+  AccessLogFormat access_log_format = AccessLogFormat::combined;
+  std::string server_header = "wsgate";    ///< value of the Server header; "" = omit it
+  std::size_t max_url_bytes = 8192;        ///< -> proto::Http1Limits; 1..1 MiB
+  std::size_t max_head_bytes = 16384;      ///< 1 KiB..1 MiB
+  std::size_t max_header_count = 100;      ///< 1..10000
+  std::uint64_t max_body_bytes = 1 << 20;  ///< 0 = unlimited; at most 1 TiB
+  Millis header_timeout{10000};     ///< whole request head must arrive within this (408); > 0
+  Millis keepalive_timeout{75000};  ///< idle time between requests on a kept-alive connection; > 0
+  Millis send_timeout{60000};  ///< a response write that makes no progress this long: close; > 0
+  Millis shutdown_timeout{10000};  ///< SIGTERM: wait this long for drains, then force; > 0
+};
+
+/// One `[[listen]]` table.
+struct ListenConfig {
+  std::string address;     ///< as written, e.g. "127.0.0.1:8080", "[::1]:8080", ":8080"
+  std::string host;        ///< canonical text: "127.0.0.1", "::1", "0.0.0.0" (":8080" -> "0.0.0.0")
+  std::uint16_t port = 0;  ///< 0..65535 (0: any free port; used by tests)
+  int backlog = 511;       ///< 1..65535
+  unsigned line = 0;       ///< source line of the [[listen]] table
+};
+
+/// Route kinds built in this version ("echo", "static"). "proxy", "bridge", "chat" and "broker"
+/// are recognised by the loader and refused as not available yet.
+enum class RouteKind { echo, static_files };
+
+/// Keys for routes that take WebSocket (kind echo).
+struct WsRouteConfig {
+  std::uint64_t max_message_size = 16 << 20;  ///< 1..1 GiB
+  /// 1..max_message_size. When not set in the file, it is min(16 MiB, max_message_size); set
+  /// explicitly above max_message_size, it is an error.
+  std::uint64_t max_frame_size = 16 << 20;
+  Millis ping_interval{30000};  ///< 0 = no server pings
+  /// No pong this long after a ping: the peer is presumed gone, TCP closed at once (logged as
+  /// close 1006). > 0.
+  Millis pong_timeout{20000};
+  Millis idle_timeout{0};      ///< no message either way this long: close 1001; 0 = off
+  Millis close_timeout{5000};  ///< after our close frame, wait this long for the peer's; > 0
+  Millis interval{0};          ///< handler on_interval period; 0 = off
+  /// Empty = any origin; else proto::origin_allowed patterns (each proto::is_valid_origin_pattern).
+  std::vector<std::string> origins;
+  bool allow_missing_origin = true;  ///< non-browser clients send no Origin
+  /// Server preference order; empty = none negotiated. Each an HTTP token, no duplicates.
+  std::vector<std::string> subprotocols;
+  /// Refuse (400) a client offering none of `subprotocols`. Needs a non-empty `subprotocols`.
+  bool require_subprotocol = false;
+  std::uint64_t max_backpressure = 1 << 20;  ///< queued output past which the session closes 1008
+};
+
+/// Keys for kind "static".
+struct StaticRouteConfig {
+  /// Absolute and lexically normal, without a trailing '/'. A relative root in the file is
+  /// resolved against the directory of the config file; it must exist and be a directory.
+  std::string root;
+  std::string index = "index.html";  ///< a plain file name; "" = no index (directories answer 404)
+  std::string cache_control;         ///< "" = no Cache-Control header
+};
+
+/// One `[[route]]` table.
+struct RouteConfig {
+  std::string path;  ///< starts with '/', normalised by normalize_path (router.hpp)
+  bool exact = false;
+  std::optional<std::string> host;  ///< lowercased, no port, no brackets; nullopt = any host
+  RouteKind kind = RouteKind::echo;
+  WsRouteConfig ws;                ///< meaningful for kind echo
+  StaticRouteConfig static_files;  ///< meaningful for kind static_files
+  unsigned line = 0;               ///< source line of the [[route]] table
+  /// For logs: "[host]path", e.g. "/echo", "example.com/echo", "[::1]/echo".
+  std::string name() const;
+};
+
+enum class Balance { round_robin, least_conn, ip_hash };
+
+/// `[upstream.NAME]`: parsed and validated now; used by a later milestone.
+struct UpstreamConfig {
+  std::string name;
+  std::vector<std::string> servers;  ///< "host:port" or "unix:/path"; at least one, no duplicates
+  Balance balance = Balance::round_robin;
+};
+
+struct Config {
+  std::string file;  ///< as given to load_config (the source name for parse_config)
+  ServerConfig server;
+  std::vector<ListenConfig> listen;  ///< at least one, in file order
+  std::vector<RouteConfig> routes;   ///< at least one, in file order
+  std::map<std::string, UpstreamConfig> upstreams;
+};
+
+/// One problem found in a config file. line/column are 1-based; 0 when unknown (e.g. the file
+/// cannot be read).
+struct ConfigDiagnostic {
+  std::string file;
+  unsigned line = 0;
+  unsigned column = 0;
+  std::string message;
+
+  /// "file:line:col: message" (just "file: message" when the line is unknown).
+  std::string to_string() const;
+};
+
+/// The outcome of loading: `config` is set only when `problems` is empty. Problems are sorted
+/// by line, then column.
+struct ConfigLoad {
+  std::optional<Config> config;
+  std::vector<ConfigDiagnostic> problems;
+};
+
+/// Reads and validates the file at `path`. Relative paths inside it resolve against the
+/// directory holding it. Never throws (short of std::bad_alloc).
+ConfigLoad load_config(const std::string& path);
+
+/// Validates `toml_text`; diagnostics name `source_name`, and relative paths resolve against
+/// `base_dir`. For tests and for load_config. Never throws (short of std::bad_alloc).
+ConfigLoad parse_config(std::string_view toml_text, const std::string& source_name,
+                        const std::string& base_dir);
+
+}  // namespace wsgate::proxy
