@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/release -j "$(nproc)" --target wsgate
-build/release/src/wsgate --version
-exec build/release/src/wsgate --check -c configs/wsgate.toml "$@"
+build/release/src/wsgate --check -c configs/wsgate.toml
+# Serves until Ctrl-C (graceful stop). Extra arguments go to wsgate.
+exec build/release/src/wsgate -c configs/wsgate.toml "$@"

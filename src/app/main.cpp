@@ -1,21 +1,29 @@
-// wsgate entry point: command line, then (once the server layer lands) start and stop.
+// wsgate entry point: the command line, then the server (src/proxy/server.hpp) until a signal
+// stops it.
 #include <cstdio>
 #include <cstring>
 #include <string>
 
-#include "proxy/config_check.hpp"
+#include "proxy/config.hpp"
+#include "proxy/server.hpp"
 
 namespace {
 
+constexpr const char* kDefaultConfig = "configs/wsgate.toml";
+
 constexpr const char* kUsage =
-    "usage: wsgate -c FILE [--check]\n"
+    "usage: wsgate [-c FILE] [--check]\n"
     "       wsgate --check FILE\n"
     "       wsgate --version | --help\n"
     "\n"
-    "  -c, --config FILE   configuration file (TOML; see docs/CONFIG.md)\n"
+    "  -c, --config FILE   configuration file (TOML; see docs/CONFIG.md);\n"
+    "                      default configs/wsgate.toml\n"
     "  --check             check the configuration and exit: 0 if valid, 1 otherwise\n"
     "  --version           print the version and exit\n"
-    "  --help              print this help and exit\n";
+    "  --help              print this help and exit\n"
+    "\n"
+    "signals: SIGINT/SIGTERM stop gracefully (WebSockets get close 1001),\n"
+    "         SIGHUP reloads the configuration file\n";
 
 struct Args {
   std::string config;
@@ -51,7 +59,7 @@ bool parse_args(int argc, char** argv, Args& args) {
 }
 
 int run_check(const std::string& file) {
-  const auto problems = wsgate::proxy::check_config_file(file);
+  const auto problems = wsgate::proxy::load_config(file).problems;
   for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.to_string().c_str());
   if (!problems.empty()) {
     std::fprintf(stderr, "wsgate: %s: %zu problem(s)\n", file.c_str(), problems.size());
@@ -77,16 +85,7 @@ int main(int argc, char** argv) {
     std::printf("wsgate %s\n", WSGATE_VERSION);
     return 0;
   }
-  if (args.config.empty()) {
-    std::fputs("wsgate: no configuration file given\n", stderr);
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
+  if (args.config.empty()) args.config = kDefaultConfig;
   if (args.check) return run_check(args.config);
-  // The libuv server (src/net, src/proxy) is the next milestone; refuse to pretend to serve.
-  std::fputs(
-      "wsgate: this build has the protocol core only and cannot serve yet; "
-      "use --check\n",
-      stderr);
-  return 2;
+  return wsgate::proxy::run_server(args.config);
 }

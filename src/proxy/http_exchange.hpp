@@ -1,0 +1,88 @@
+#pragma once
+// The plain-HTTP handler interface: what a route's handler (static files; later the HTTP reverse
+// proxy and the broker's POST) sees of one request/response on a server connection. Handlers
+// never see libuv or the connection; the HTTP server implements HttpExchange.
+//
+// Lifecycle of one exchange, all on the connection's loop thread:
+//   on_request (head complete) -> on_body* -> on_request_complete -> [on_drain*] -> (response ends)
+// The handler may answer at any point (even from on_request, before the body has arrived: the
+// server then discards the rest of the body). Pipelined requests wait until the response ends,
+// so responses go out in request order (RFC 9112 §9.3.2). If the connection dies first, on_abort
+// runs and the exchange must not be used afterwards.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/bytes.hpp"
+#include "proto/http_message.hpp"
+
+namespace wsgate::net {
+class SocketAddress;
+}
+
+namespace wsgate::proxy {
+
+struct RouteConfig;
+
+class HttpExchange {
+ public:
+  virtual ~HttpExchange() = default;
+
+  // --- the request ---
+  virtual const proto::HttpRequestHead& request() const noexcept = 0;
+  /// The request path, percent-decoded and normalised (proxy::normalize_path): what routes
+  /// and the static handler match on. The raw target stays in request().target.
+  virtual std::string_view path() const noexcept = 0;
+  virtual const RouteConfig& route() const noexcept = 0;
+  virtual const net::SocketAddress& peer() const noexcept = 0;
+  /// True for HEAD: the server sends heads only, whatever body the handler writes.
+  virtual bool is_head() const noexcept = 0;
+  /// Wall clock (seconds since the epoch) cached by the loop: for Last-Modified comparisons.
+  virtual std::int64_t now() const noexcept = 0;
+
+  // --- the response (exactly one per exchange) ---
+  /// A whole response in one call. The server adds Date, Server, Content-Length (= body size,
+  /// unless the head already has one: then it must match, e.g. for HEAD answers) and
+  /// Connection; for HEAD it sends the head only.
+  virtual void respond(proto::HttpResponseHead head, std::string_view body) = 0;
+  /// A short error answer: "404 Not Found\n"-style text/plain body (plus `detail` on a second
+  /// line when given). Statuses that end the connection (400, 408, 413, 431...) add
+  /// Connection: close.
+  virtual void respond_error(int status, std::string_view detail = {}) = 0;
+  /// Starts a streamed response. With a Content-Length in `head`, exactly that many body bytes
+  /// must follow; without one the body is chunked (HTTP/1.1 clients) or delimited by closing the
+  /// connection (HTTP/1.0). The server adds Date, Server and Connection.
+  virtual void start_response(proto::HttpResponseHead head) = 0;
+  /// Body bytes of a started response (ignored for HEAD). Takes ownership.
+  virtual void write_body(Bytes chunk) = 0;
+  /// Ends a started response.
+  virtual void end_response() = 0;
+  /// Response bytes queued on the connection and not yet written. A handler producing a large
+  /// body writes while this is below kProduceBelow and waits for on_drain otherwise, so memory
+  /// stays bounded (on_drain is due once the queue has reached kProduceBelow, the connection's
+  /// high watermark, and fallen to its low one).
+  virtual std::size_t buffered_amount() const noexcept = 0;
+  static constexpr std::size_t kProduceBelow = 256 * 1024;
+};
+
+/// One per request, created by the route's Service. All callbacks must not throw.
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  virtual void on_request(HttpExchange& ex) = 0;
+  virtual void on_body(HttpExchange& ex, ByteView chunk) {
+    (void)ex;
+    (void)chunk;
+  }
+  virtual void on_request_complete(HttpExchange& ex) { (void)ex; }
+  /// The connection's queued output fell below the low watermark during a started response.
+  virtual void on_drain(HttpExchange& ex) { (void)ex; }
+  /// The connection closed before the response ended. Release resources; do not touch the
+  /// exchange.
+  virtual void on_abort() {}
+};
+
+}  // namespace wsgate::proxy

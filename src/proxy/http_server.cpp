@@ -1,0 +1,839 @@
+#include "proxy/http_server.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <string>
+#include <utility>
+
+#include "base/log.hpp"
+#include "proto/http1_writer.hpp"
+#include "proto/http_error.hpp"
+#include "proto/ws_handshake.hpp"
+#include "proxy/ws_session.hpp"
+
+namespace wsgate::proxy {
+
+namespace {
+
+std::uint64_t ms(Millis d) {
+  return static_cast<std::uint64_t>(d.count());
+}
+
+// Date header text, formatted once per second per thread.
+const std::string& date_for(std::int64_t now) {
+  thread_local std::int64_t cached_at = -1;
+  thread_local std::string cached;
+  if (now != cached_at) {
+    cached = proto::http_date(static_cast<std::time_t>(now));
+    cached_at = now;
+  }
+  return cached;
+}
+
+// Statuses after which the connection cannot be trusted to continue (the request stream may be
+// out of sync), so the answer carries Connection: close.
+bool ends_connection(int status) {
+  switch (status) {
+    case 400:
+    case 408:
+    case 413:
+    case 414:
+    case 431:
+    case 500:
+    case 501:
+    case 505: return true;
+    default: return false;
+  }
+}
+
+// Pipelined bytes kept while a response is in progress. Past it, reading pauses until the
+// response ends (the client is ahead of us; TCP flow control does the rest).
+constexpr std::size_t kMaxPendingInput = 64 * 1024;
+
+// Linger after our last response byte on a closing connection (see
+// TcpConnection::close_gracefully).
+constexpr std::uint64_t kHttpLingerMs = 2000;
+
+// A response without progress is checked this often against send_timeout.
+constexpr std::uint64_t kSendCheckMs = 1000;
+
+}  // namespace
+
+// =============================================================================================
+// Runtime
+// =============================================================================================
+
+Runtime::Runtime(Config c) : config(std::move(c)), router(config.routes) {}
+
+std::shared_ptr<const Runtime> Runtime::build(Config config) {
+  std::shared_ptr<Runtime> rt(new Runtime(std::move(config)));
+  for (const RouteConfig& r : rt->router.routes()) rt->services.push_back(make_service(r));
+  rt->access_log =
+      AccessLog::open(rt->config.server.access_log, rt->config.server.access_log_format);
+  rt->limits.max_url_bytes = rt->config.server.max_url_bytes;
+  rt->limits.max_head_bytes = rt->config.server.max_head_bytes;
+  rt->limits.max_header_count = rt->config.server.max_header_count;
+  rt->limits.max_body_bytes = rt->config.server.max_body_bytes;
+  return rt;
+}
+
+const Service& Runtime::service_for(const RouteConfig& route) const {
+  const auto index = static_cast<std::size_t>(&route - router.routes().data());
+  return *services[index];
+}
+
+// =============================================================================================
+// HttpConnection: one client connection, HTTP until it upgrades to a WebSocket session.
+// It is its own HttpExchange (one request at a time).
+// =============================================================================================
+
+class HttpConnection final : public net::ConnectionHandler,
+                             public HttpExchange,
+                             private proto::HttpRequestEvents,
+                             private net::TimerHandler {
+ public:
+  HttpConnection(HttpServer& server, net::TcpConnection& conn)
+      : server_(&server),
+        runtime_(server.runtime()),
+        conn_(&conn),
+        parser_(std::in_place, runtime_->limits) {
+    server_->attach(*this);
+    conn_->loop().schedule(header_timer_, ms(runtime_->config.server.header_timeout));
+  }
+
+  ~HttpConnection() override {
+    if (handler_ && exchange_active_) handler_->on_abort();
+    if (ws_) ws_->on_error(std::make_error_code(std::errc::connection_aborted));
+    server_->detach(*this);
+  }
+
+  HttpConnection* prev = nullptr;  // HttpServer's list
+  HttpConnection* next = nullptr;
+
+  // --- net::ConnectionHandler ---
+  void on_read(MutableByteView data) override;
+  void on_eof() override;
+  void on_error(std::error_code ec) override;
+  void on_drain() override;
+
+  /// Server shutdown (see HttpServer::shutdown).
+  void shutdown();
+
+  // --- HttpExchange ---
+  const proto::HttpRequestHead& request() const noexcept override { return head_; }
+  std::string_view path() const noexcept override { return path_; }
+  const RouteConfig& route() const noexcept override { return *route_; }
+  const net::SocketAddress& peer() const noexcept override { return conn_->peer(); }
+  bool is_head() const noexcept override { return head_.method == "HEAD"; }
+  std::int64_t now() const noexcept override { return conn_->loop().wall_time(); }
+  void respond(proto::HttpResponseHead head, std::string_view body) override;
+  void respond_error(int status, std::string_view detail = {}) override;
+  void start_response(proto::HttpResponseHead head) override;
+  void write_body(Bytes chunk) override;
+  void end_response() override;
+  std::size_t buffered_amount() const noexcept override { return conn_->buffered_bytes(); }
+
+ private:
+  enum class Resp : std::uint8_t { none, streaming, done };
+
+  // --- proto::HttpRequestEvents ---
+  proto::Http1Action on_request_head(proto::HttpRequestHead& head) override;
+  void on_body(ByteView chunk) override;
+  proto::Http1Action on_message_complete() override;
+
+  // --- net::TimerHandler ---
+  void on_timer(net::Timer& t) noexcept override;
+
+  void drive_pending();
+  std::size_t drive(MutableByteView in);
+  void route_request();
+  bool body_over_limit() const;
+  void begin_websocket(const RouteConfig& route, const Service& service);
+  void start_websocket(MutableByteView early);
+  void send_error(int status, std::string_view detail, proto::HttpHeaders extra);
+  void finish_head(proto::HttpResponseHead& head);
+  void write_out(Bytes bytes);
+  void response_done();
+  void finish_exchange();
+  void parse_failed(std::error_code ec);
+  void close_after_writes();
+  bool closing() const noexcept { return closing_ || conn_->closing(); }
+
+  HttpServer* server_;
+  std::shared_ptr<const Runtime> runtime_;
+  net::TcpConnection* conn_;
+  std::optional<proto::HttpRequestParser> parser_;  // reset when the connection upgrades
+  Bytes pending_;                                   // input not yet parsed (pipelining)
+  std::unique_ptr<WsSession> ws_;
+
+  net::Timer header_timer_{*this};     // the request head must be complete in time
+  net::Timer keepalive_timer_{*this};  // idle between requests
+  net::Timer send_timer_{*this};       // response write progress
+
+  // The current exchange.
+  proto::HttpRequestHead head_;
+  std::string path_;
+  const RouteConfig* route_ = nullptr;
+  std::unique_ptr<HttpHandler> handler_;
+  struct Upgrade {
+    proto::UpgradeRequest request;
+    WsAccept accept;
+  };
+  std::unique_ptr<Upgrade> upgrade_;  // an accepted upgrade waiting for the end of its request
+  bool exchange_active_ = false;      // a request head arrived and its exchange has not finished
+  bool request_complete_ = false;     // on_message_complete seen for the current request
+  bool keep_alive_ = true;
+  Resp resp_ = Resp::none;
+  bool resp_chunked_ = false;
+  std::uint64_t resp_remaining_ = 0;  // Content-Length bytes still to send
+  bool resp_has_length_ = false;
+  int status_ = 0;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+  std::int64_t started_wall_ = 0;
+  std::uint64_t started_ms_ = 0;
+  std::size_t send_check_buffered_ = 0;
+
+  bool in_drive_ = false;
+  bool closing_ = false;
+  bool eof_ = false;
+};
+
+// --- input -----------------------------------------------------------------------------------
+
+void HttpConnection::on_read(MutableByteView data) {
+  if (ws_) {
+    ws_->on_read(data);
+    return;
+  }
+  if (closing()) return;
+  if (!pending_.empty() || in_drive_) {
+    append(pending_, data);
+    drive_pending();
+    return;
+  }
+  const std::size_t used = drive(data);
+  if (!ws_ && !closing() && used < data.size()) append(pending_, ByteView(data).subspan(used));
+  if (pending_.size() > kMaxPendingInput) conn_->pause_reading();
+}
+
+void HttpConnection::drive_pending() {
+  if (in_drive_ || pending_.empty()) return;
+  // Parse from the front of pending_; whatever stays unparsed moves to the front.
+  Bytes buf = std::move(pending_);
+  pending_.clear();
+  const std::size_t used = drive(MutableByteView(buf));
+  if (!ws_ && !closing() && used < buf.size()) {
+    Bytes rest(buf.begin() + static_cast<std::ptrdiff_t>(used), buf.end());
+    append(rest, pending_);  // bytes that arrived during the drive go after the unparsed ones
+    pending_ = std::move(rest);
+  }
+  if (pending_.size() <= kMaxPendingInput && !closing() && !ws_) conn_->resume_reading();
+}
+
+// Feeds `in` to the parser while no finished request is waiting for its response. Returns the
+// bytes consumed; the caller keeps the rest.
+std::size_t HttpConnection::drive(MutableByteView in) {
+  in_drive_ = true;
+  std::size_t off = 0;
+  while (off < in.size() && !closing() && !ws_) {
+    if (exchange_active_ && request_complete_) break;  // pipelined: wait for the response
+    if (!exchange_active_ && !parser_->in_message()) {
+      keepalive_timer_.cancel();
+      if (!header_timer_.armed()) {
+        conn_->loop().schedule(header_timer_, ms(runtime_->config.server.header_timeout));
+      }
+    }
+    const auto r = parser_->feed(ByteView(in).subspan(off), *this);
+    if (!r) {
+      in_drive_ = false;
+      parse_failed(r.error());
+      return in.size();
+    }
+    off += *r;
+    if (parser_->upgraded()) {
+      if (upgrade_) {
+        in_drive_ = false;
+        start_websocket(in.subspan(off));
+        return in.size();
+      }
+      // The route answered the upgrade request in plain HTTP: what follows is HTTP again.
+      parser_->resume_after_upgrade();
+    }
+    if (parser_->done()) {  // the last request of this connection is complete: ignore the rest
+      off = in.size();
+      break;
+    }
+    if (*r == 0 && !(exchange_active_ && request_complete_)) break;  // defensive: no progress
+  }
+  in_drive_ = false;
+  // A response that ended while we were parsing (synchronous handler) finished its exchange
+  // already; if more requests are waiting in `in`, the loop above went on with them.
+  return off;
+}
+
+proto::Http1Action HttpConnection::on_request_head(proto::HttpRequestHead& head) {
+  header_timer_.cancel();
+  head_ = std::move(head);
+  exchange_active_ = true;
+  request_complete_ = false;
+  resp_ = Resp::none;
+  status_ = 0;
+  bytes_in_ = 0;
+  bytes_out_ = 0;
+  route_ = nullptr;
+  started_wall_ = conn_->loop().wall_time();
+  started_ms_ = conn_->loop().now_ms();
+  keep_alive_ = parser_->should_keep_alive() && !server_->shutting_down();
+  if (body_over_limit()) {
+    // Answer 413 before any route sees the request (nginx does the same): the parser will
+    // refuse the body right after this head anyway, and the client deserves the real reason.
+    send_error(413, "the request body is larger than max_body_bytes", {});
+    return proto::Http1Action::proceed;
+  }
+  route_request();
+  return proto::Http1Action::proceed;
+}
+
+bool HttpConnection::body_over_limit() const {
+  const std::uint64_t limit = runtime_->limits.max_body_bytes;
+  const auto cl = head_.headers.get("Content-Length");
+  if (limit == 0 || !cl) return false;
+  std::uint64_t n = 0;
+  const auto [p, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), n);
+  // The parser has validated the field; an overflow means "more than any limit".
+  return ec == std::errc::result_out_of_range || (ec == std::errc{} && n > limit);
+}
+
+void HttpConnection::on_body(ByteView chunk) {
+  bytes_in_ += chunk.size();
+  if (handler_ && resp_ != Resp::done) handler_->on_body(*this, chunk);
+}
+
+proto::Http1Action HttpConnection::on_message_complete() {
+  request_complete_ = true;
+  if (handler_ && resp_ != Resp::done) handler_->on_request_complete(*this);
+  if (resp_ == Resp::done && exchange_active_) finish_exchange();
+  return proto::Http1Action::pause;  // one request at a time: responses stay in order
+}
+
+void HttpConnection::on_eof() {
+  if (ws_) {
+    ws_->on_eof();
+    return;
+  }
+  eof_ = true;
+  if (exchange_active_ && request_complete_ && resp_ != Resp::done) {
+    keep_alive_ = false;  // the client half-closed after its request: answer, then close
+    return;
+  }
+  if (parser_ && parser_->in_message()) {
+    WSGATE_LOG(debug, "http " << conn_->peer().to_string() << ": connection closed mid-request");
+  }
+  close_after_writes();
+}
+
+void HttpConnection::on_error(std::error_code ec) {
+  if (ws_) {
+    ws_->on_error(ec);
+    return;
+  }
+  WSGATE_LOG(debug, "http " << conn_->peer().to_string() << ": " << ec.message());
+  if (handler_ && exchange_active_ && resp_ != Resp::done) handler_->on_abort();
+  handler_.reset();
+  closing_ = true;
+}
+
+void HttpConnection::on_drain() {
+  if (ws_) {
+    ws_->on_drain();
+    return;
+  }
+  if (handler_ && resp_ == Resp::streaming) handler_->on_drain(*this);
+}
+
+void HttpConnection::parse_failed(std::error_code ec) {
+  if (closing()) return;  // already answered and closing (e.g. the early 413)
+  const int status = proto::http_status_for(ec);
+  keep_alive_ = false;
+  if (resp_ != Resp::none) {
+    // The request was answered already (early answer, or the 413 above): nothing more can be
+    // said in HTTP; close once the answer is out.
+    WSGATE_LOG(debug, "http " << conn_->peer().to_string() << ": " << ec.message()
+                              << " after the response, closing");
+    if (exchange_active_)
+      finish_exchange();
+    else
+      close_after_writes();
+    return;
+  }
+  WSGATE_LOG(info, "http " << conn_->peer().to_string() << ": " << ec.message() << " ("
+                           << parser_->error_reason() << "), answering " << status);
+  if (!exchange_active_) {
+    // An error before any head: log the exchange with what we have.
+    exchange_active_ = true;
+    started_wall_ = conn_->loop().wall_time();
+    started_ms_ = conn_->loop().now_ms();
+    head_ = {};
+  }
+  send_error(status, ec.message(), {});
+}
+
+// --- routing ---------------------------------------------------------------------------------
+
+void HttpConnection::route_request() {
+  const Runtime& rt = *runtime_;
+  auto normalized = normalize_path(head_.path());
+  if (!normalized) {
+    send_error(400, "bad request target", {});
+    return;
+  }
+  path_ = std::move(*normalized);
+  const auto host = head_.headers.get("Host");
+  if (head_.version_minor >= 1 && (!host || head_.headers.count("Host") != 1)) {
+    send_error(400, "a request must carry exactly one Host header (RFC 9112 section 3.2)", {});
+    return;
+  }
+  route_ = rt.router.match(host.value_or(std::string_view{}), path_);
+  if (route_ == nullptr) {
+    send_error(404, {}, {});
+    return;
+  }
+  const Service& service = rt.service_for(*route_);
+  if (service.takes_websocket() && proto::is_websocket_upgrade(head_)) {
+    begin_websocket(*route_, service);
+    return;
+  }
+  const auto methods = service.http_methods();
+  if (methods.empty()) {
+    proto::HttpHeaders extra;
+    extra.add("Upgrade", "websocket");
+    extra.add("Sec-WebSocket-Version", "13");
+    send_error(426, "this route speaks WebSocket only", std::move(extra));
+    return;
+  }
+  if (std::find(methods.begin(), methods.end(), head_.method) == methods.end()) {
+    std::string allow;
+    for (std::string_view m : methods) {
+      if (!allow.empty()) allow += ", ";
+      allow += m;
+    }
+    proto::HttpHeaders extra;
+    extra.add("Allow", std::move(allow));
+    send_error(405, {}, std::move(extra));
+    return;
+  }
+  handler_ = service.new_http_handler();
+  handler_->on_request(*this);
+}
+
+void HttpConnection::begin_websocket(const RouteConfig& route, const Service& service) {
+  auto up = proto::validate_upgrade(head_);
+  if (!up) {
+    auto rej = proto::make_rejection(up.error());
+    WSGATE_LOG(info, "ws " << conn_->peer().to_string() << " route " << route.name()
+                           << ": handshake refused: " << up.error().message());
+    keep_alive_ = false;
+    respond(std::move(rej.head), rej.body);
+    return;
+  }
+  const WsRouteConfig& ws = route.ws;
+  const bool origin_ok =
+      ws.origins.empty() ? (up->origin.has_value() || ws.allow_missing_origin)
+                         : proto::origin_allowed(up->origin, ws.origins, ws.allow_missing_origin);
+  if (!origin_ok) {
+    auto rej = proto::make_rejection(proto::HandshakeErrc::origin_forbidden);
+    WSGATE_LOG(info, "ws " << conn_->peer().to_string() << " route " << route.name() << ": origin '"
+                           << up->origin.value_or("(none)") << "' not allowed");
+    keep_alive_ = false;
+    respond(std::move(rej.head), rej.body);
+    return;
+  }
+  WsUpgradeContext ctx{head_, *up, path_, route, conn_->peer()};
+  WsAccept accept = service.accept_websocket(ctx);
+  if (!accept.handler) {
+    WSGATE_LOG(info, "ws " << conn_->peer().to_string() << " route " << route.name()
+                           << ": upgrade refused (" << accept.status << "): " << accept.detail);
+    keep_alive_ = false;
+    send_error(accept.status != 0 ? accept.status : 500, accept.detail, {});
+    return;
+  }
+  upgrade_ = std::make_unique<Upgrade>(Upgrade{std::move(*up), std::move(accept)});
+}
+
+void HttpConnection::start_websocket(MutableByteView early) {
+  std::unique_ptr<Upgrade> up = std::move(upgrade_);
+  auto head = proto::make_upgrade_response(up->request, up->accept.subprotocol, std::nullopt);
+  head.headers.add("Date", date_for(conn_->loop().wall_time()));
+  if (!runtime_->config.server.server_header.empty()) {
+    head.headers.add("Server", runtime_->config.server.server_header);
+  }
+  Bytes out;
+  if (auto ec = proto::write_response_head(out, head)) {
+    WSGATE_LOG(error, "ws: cannot write the 101 response: " << ec.message());
+    closing_ = true;
+    conn_->close();
+    return;
+  }
+  conn_->write(std::move(out));
+  header_timer_.cancel();
+  keepalive_timer_.cancel();
+  send_timer_.cancel();
+
+  WsSessionInfo info;
+  info.target = head_.target;
+  info.user_agent = std::string(head_.headers.get("User-Agent").value_or(""));
+  info.referer = std::string(head_.headers.get("Referer").value_or(""));
+  info.subprotocol = up->accept.subprotocol;
+  info.started_wall = started_wall_;
+  info.started_ms = started_ms_;
+  const RouteConfig& route = *route_;
+  // The HTTP state is not needed any more: free it so an idle session stays small.
+  parser_.reset();
+  pending_ = Bytes{};
+  head_ = {};
+  path_ = std::string{};
+  exchange_active_ = false;
+  ws_ = std::make_unique<WsSession>(*conn_, route, runtime_->access_log.get(), std::move(info),
+                                    std::move(up->accept.handler));
+  ws_->start(early);
+  if (server_->shutting_down()) ws_->going_away();
+}
+
+// --- responses -------------------------------------------------------------------------------
+
+void HttpConnection::finish_head(proto::HttpResponseHead& head) {
+  head.headers.set("Date", date_for(conn_->loop().wall_time()));
+  const std::string& server = runtime_->config.server.server_header;
+  if (!server.empty() && !head.headers.contains("Server")) head.headers.add("Server", server);
+  if (ends_connection(head.status) || server_->shutting_down() || eof_) keep_alive_ = false;
+  if (!keep_alive_) {
+    if (!head.headers.has_token("Connection", "close")) {
+      auto c = head.headers.get("Connection");
+      head.headers.set("Connection", c ? std::string(*c) + ", close" : std::string("close"));
+    }
+  } else if (head_.version_minor == 0) {
+    head.headers.set("Connection", "keep-alive");  // HTTP/1.0 keeps alive only when told
+  }
+  status_ = head.status;
+}
+
+void HttpConnection::write_out(Bytes bytes) {
+  bytes_out_ += bytes.size();
+  conn_->write(std::move(bytes));
+  if (conn_->buffered_bytes() > 0 && !send_timer_.armed()) {
+    send_check_buffered_ = conn_->buffered_bytes();
+    conn_->loop().schedule(send_timer_, ms(runtime_->config.server.send_timeout));
+  }
+}
+
+void HttpConnection::respond(proto::HttpResponseHead head, std::string_view body) {
+  if (closing() || resp_ != Resp::none) {
+    if (resp_ != Resp::none) WSGATE_LOG(error, "http: a second response for one request dropped");
+    return;
+  }
+  const bool no_body = head.status == 204 || head.status == 304 || head.status < 200;
+  if (!no_body && !head.headers.contains("Content-Length")) {
+    head.headers.set("Content-Length", std::to_string(body.size()));
+  }
+  finish_head(head);
+  Bytes out;
+  out.reserve(256 + body.size());
+  if (auto ec = proto::write_response_head(out, head)) {
+    WSGATE_LOG(error, "http: handler produced an invalid response head: " << ec.message());
+    resp_ = Resp::none;
+    send_error(500, {}, {});
+    return;
+  }
+  if (!no_body && !is_head()) append(out, as_bytes(body));
+  resp_ = Resp::done;
+  write_out(std::move(out));
+  response_done();
+}
+
+void HttpConnection::respond_error(int status, std::string_view detail) {
+  send_error(status, detail, {});
+}
+
+void HttpConnection::send_error(int status, std::string_view detail, proto::HttpHeaders extra) {
+  proto::HttpResponseHead head;
+  head.status = status;
+  head.headers = std::move(extra);
+  head.headers.add("Content-Type", "text/plain; charset=utf-8");
+  std::string body = std::to_string(status);
+  body.append(" ").append(proto::reason_phrase(status)).append("\n");
+  if (!detail.empty()) body.append(detail).append("\n");
+  if (ends_connection(status)) keep_alive_ = false;
+  respond(std::move(head), body);
+}
+
+void HttpConnection::start_response(proto::HttpResponseHead head) {
+  if (closing() || resp_ != Resp::none) return;
+  resp_has_length_ = false;
+  resp_chunked_ = false;
+  if (auto cl = head.headers.get("Content-Length")) {
+    std::uint64_t n = 0;
+    const auto [p, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), n);
+    if (ec != std::errc{} || p != cl->data() + cl->size()) {
+      WSGATE_LOG(error, "http: handler set a bad Content-Length '" << *cl << "'");
+      send_error(500, {}, {});
+      return;
+    }
+    resp_has_length_ = true;
+    resp_remaining_ = n;
+  } else if (!is_head()) {
+    if (head_.version_minor >= 1) {
+      resp_chunked_ = true;
+      head.headers.set("Transfer-Encoding", "chunked");
+    } else {
+      keep_alive_ = false;  // HTTP/1.0: the body ends when the connection does
+    }
+  }
+  finish_head(head);
+  Bytes out;
+  if (auto ec = proto::write_response_head(out, head)) {
+    WSGATE_LOG(error, "http: handler produced an invalid response head: " << ec.message());
+    send_error(500, {}, {});
+    return;
+  }
+  resp_ = Resp::streaming;
+  write_out(std::move(out));
+}
+
+void HttpConnection::write_body(Bytes chunk) {
+  if (closing() || resp_ != Resp::streaming || is_head() || chunk.empty()) return;
+  if (resp_has_length_) {
+    if (chunk.size() > resp_remaining_) {
+      WSGATE_LOG(error, "http: handler wrote past its Content-Length; extra bytes dropped");
+      chunk.resize(static_cast<std::size_t>(resp_remaining_));
+    }
+    resp_remaining_ -= chunk.size();
+    if (!chunk.empty()) write_out(std::move(chunk));
+  } else if (resp_chunked_) {
+    Bytes framed;
+    framed.reserve(chunk.size() + 16);
+    proto::append_chunk(framed, chunk);
+    write_out(std::move(framed));
+  } else {
+    write_out(std::move(chunk));
+  }
+}
+
+void HttpConnection::end_response() {
+  if (closing() || resp_ != Resp::streaming) return;
+  resp_ = Resp::done;
+  if (is_head()) {
+    // nothing after the head
+  } else if (resp_has_length_ && resp_remaining_ > 0) {
+    // The body came up short of its Content-Length: the client would wait forever for the rest
+    // or, worse, read the next response as body. Closing is the only honest end.
+    WSGATE_LOG(warn, "http " << conn_->peer().to_string() << " " << head_.target << ": response "
+                             << resp_remaining_ << " bytes short of its Content-Length, closing");
+    keep_alive_ = false;
+  } else if (resp_chunked_) {
+    Bytes last;
+    proto::append_last_chunk(last);
+    write_out(std::move(last));
+  }
+  response_done();
+}
+
+void HttpConnection::response_done() {
+  // The request must be read to its end before the next one can be parsed; a connection that
+  // closes anyway need not wait for it.
+  if (request_complete_ || !keep_alive_) finish_exchange();
+}
+
+void HttpConnection::finish_exchange() {
+  if (!exchange_active_) return;
+  exchange_active_ = false;
+  if (const AccessLog* log = runtime_->access_log.get()) {
+    const std::string peer = conn_->peer().to_string();
+    const std::string route = route_ ? route_->name() : std::string("-");
+    AccessRecord rec;
+    rec.peer = peer;
+    rec.method = head_.method.empty() ? std::string_view("-") : std::string_view(head_.method);
+    rec.target = head_.target.empty() ? std::string_view("-") : std::string_view(head_.target);
+    rec.version_minor = head_.version_minor;
+    rec.status = status_;
+    rec.bytes_in = bytes_in_;
+    rec.bytes_out = bytes_out_;
+    rec.referer = head_.headers.get("Referer").value_or("");
+    rec.user_agent = head_.headers.get("User-Agent").value_or("");
+    rec.route = route;
+    rec.time = started_wall_;
+    rec.duration_ms = conn_->loop().now_ms() - started_ms_;
+    log->write(rec);
+  }
+  handler_.reset();
+  upgrade_.reset();
+  route_ = nullptr;
+  resp_ = Resp::none;
+  if (!keep_alive_) {
+    close_after_writes();
+    return;
+  }
+  if (eof_) {
+    close_after_writes();
+    return;
+  }
+  if (pending_.empty()) {
+    conn_->loop().schedule(keepalive_timer_, ms(runtime_->config.server.keepalive_timeout));
+  } else if (!in_drive_) {
+    drive_pending();  // pipelined requests wait in pending_
+  }
+}
+
+void HttpConnection::close_after_writes() {
+  if (closing_) return;
+  closing_ = true;
+  header_timer_.cancel();
+  keepalive_timer_.cancel();
+  send_timer_.cancel();
+  conn_->close_gracefully(kHttpLingerMs);
+}
+
+// --- timers ----------------------------------------------------------------------------------
+
+void HttpConnection::on_timer(net::Timer& t) noexcept {
+  if (closing() || ws_) return;
+  if (&t == &header_timer_) {
+    if (parser_->in_message() || !pending_.empty()) {
+      WSGATE_LOG(info, "http " << conn_->peer().to_string() << ": request head not complete within "
+                               << runtime_->config.server.header_timeout.count() << " ms, 408");
+      exchange_active_ = true;
+      started_wall_ = conn_->loop().wall_time();
+      started_ms_ = conn_->loop().now_ms();
+      head_ = {};
+      send_error(408, {}, {});
+    } else {
+      WSGATE_LOG(debug, "http " << conn_->peer().to_string() << ": no request, closing");
+      close_after_writes();
+    }
+  } else if (&t == &keepalive_timer_) {
+    close_after_writes();
+  } else if (&t == &send_timer_) {
+    const std::size_t buffered = conn_->buffered_bytes();
+    if (buffered == 0) return;
+    if (buffered < send_check_buffered_) {  // progress: look again later
+      send_check_buffered_ = buffered;
+      conn_->loop().schedule(send_timer_,
+                             std::min(kSendCheckMs, ms(runtime_->config.server.send_timeout)));
+      return;
+    }
+    WSGATE_LOG(info, "http " << conn_->peer().to_string() << ": client took no response bytes for "
+                             << runtime_->config.server.send_timeout.count() << " ms, closing");
+    if (handler_ && resp_ != Resp::done) handler_->on_abort();
+    handler_.reset();
+    closing_ = true;
+    conn_->close();
+  }
+}
+
+void HttpConnection::shutdown() {
+  if (ws_) {
+    ws_->going_away();
+    return;
+  }
+  keep_alive_ = false;
+  if (exchange_active_) return;  // the response in flight finishes, then Connection: close
+  // Idle between requests: nothing to flush, so no linger either.
+  closing_ = true;
+  conn_->close();
+}
+
+// =============================================================================================
+// HttpServer
+// =============================================================================================
+
+class HttpServer::ShutdownTimer final : public net::TimerHandler {
+ public:
+  explicit ShutdownTimer(net::Loop& loop) : loop_(loop) {}
+  void on_timer(net::Timer&) noexcept override {
+    WSGATE_LOG(warn, "shutdown timeout: closing the connections still open");
+    loop_.force_close_all();
+  }
+  net::Timer timer{*this};
+
+ private:
+  net::Loop& loop_;
+};
+
+HttpServer::HttpServer(net::Loop& loop, std::shared_ptr<const Runtime> runtime)
+    : loop_(loop), runtime_(std::move(runtime)) {}
+
+HttpServer::~HttpServer() = default;
+
+std::error_code HttpServer::listen(std::string& error_text,
+                                   const std::vector<net::SocketAddress>& first_bound) {
+  const auto& listen = runtime_->config.listen;
+  for (std::size_t i = 0; i < listen.size(); ++i) {
+    const ListenConfig& l = listen[i];
+    const std::uint16_t port =
+        l.port == 0 && i < first_bound.size() ? first_bound[i].port() : l.port;
+    auto addr = net::SocketAddress::parse(l.host, port);
+    if (!addr) {
+      error_text = "listen " + l.address + ": not a numeric address";
+      for (net::Listener* x : listeners_) x->close();
+      listeners_.clear();
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    net::ListenOptions opts;
+    opts.backlog = l.backlog;
+    auto r = net::Listener::open(loop_, *addr, opts, *this);
+    if (!r) {
+      error_text = "listen " + l.address + ": " + r.error().message();
+      for (net::Listener* x : listeners_) x->close();
+      listeners_.clear();
+      return r.error();
+    }
+    listeners_.push_back(*r);
+  }
+  return {};
+}
+
+std::vector<net::SocketAddress> HttpServer::addresses() const {
+  std::vector<net::SocketAddress> out;
+  for (const net::Listener* l : listeners_) out.push_back(l->address());
+  return out;
+}
+
+void HttpServer::on_accept(net::TcpConnection& conn) {
+  if (shutting_down_) {
+    conn.close();
+    return;
+  }
+  auto c = std::make_unique<HttpConnection>(*this, conn);
+  conn.set_handler(std::move(c));
+}
+
+void HttpServer::attach(HttpConnection& c) noexcept {
+  c.next = head_;
+  if (head_ != nullptr) head_->prev = &c;
+  head_ = &c;
+  ++connections_;
+}
+
+void HttpServer::detach(HttpConnection& c) noexcept {
+  if (c.prev != nullptr) c.prev->next = c.next;
+  if (c.next != nullptr) c.next->prev = c.prev;
+  if (head_ == &c) head_ = c.next;
+  c.prev = c.next = nullptr;
+  --connections_;
+}
+
+void HttpServer::shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  for (net::Listener* l : listeners_) l->close();
+  listeners_.clear();
+  // shutdown() may close a connection, which unlinks it only in its close callback (later), so
+  // walking the list while calling it is safe.
+  for (HttpConnection* c = head_; c != nullptr; c = c->next) c->shutdown();
+  if (connections_ > 0) {
+    shutdown_timer_ = std::make_unique<ShutdownTimer>(loop_);
+    loop_.schedule(shutdown_timer_->timer, ms(runtime_->config.server.shutdown_timeout));
+  }
+}
+
+}  // namespace wsgate::proxy

@@ -1,0 +1,69 @@
+#pragma once
+// What a route does: one Service per [[route]], built when the configuration loads and shared,
+// read-only, by every worker (its methods are const and thread-safe). It makes the per-request
+// HttpHandler and decides WebSocket upgrades, making the per-session WsHandler.
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "proto/http_message.hpp"
+#include "proto/ws_handshake.hpp"
+#include "proxy/config.hpp"
+#include "proxy/http_exchange.hpp"
+#include "proxy/ws_session.hpp"
+
+namespace wsgate::net {
+class SocketAddress;
+}
+
+namespace wsgate::proxy {
+
+/// What the server knows when a WebSocket upgrade reaches a route, after the handshake passed
+/// proto::validate_upgrade and the route's origin check.
+struct WsUpgradeContext {
+  const proto::HttpRequestHead& head;
+  const proto::UpgradeRequest& upgrade;
+  std::string_view path;  ///< normalised request path
+  const RouteConfig& route;
+  const net::SocketAddress& peer;
+};
+
+/// A Service's answer to an upgrade: a handler (accept) or an HTTP status (refuse).
+struct WsAccept {
+  std::unique_ptr<WsHandler> handler;      ///< null = refuse with `status`
+  std::optional<std::string> subprotocol;  ///< must be one the client offered; nullopt = none
+  int status = 0;      ///< refusal status (e.g. 401, 403, 404, 503) when handler is null
+  std::string detail;  ///< refusal reason for the body and the log
+};
+
+class Service {
+ public:
+  virtual ~Service() = default;
+
+  /// Methods answered over plain HTTP (for 405 and its Allow header). Empty: the route serves
+  /// WebSocket only, and a plain request gets 426 Upgrade Required.
+  virtual std::span<const std::string_view> http_methods() const noexcept = 0;
+  /// A handler for one plain-HTTP request whose method is in http_methods().
+  virtual std::unique_ptr<HttpHandler> new_http_handler() const { return nullptr; }
+
+  /// True if the route takes WebSocket upgrades. If false, an upgrade request is served as
+  /// plain HTTP (the Upgrade header is ignored, RFC 9110 §7.8).
+  virtual bool takes_websocket() const noexcept { return false; }
+  /// Decides an upgrade. The default picks the subprotocol from the route's list
+  /// (proto::select_subprotocol, server preference) and calls new_ws_handler().
+  virtual WsAccept accept_websocket(const WsUpgradeContext& ctx) const;
+
+ protected:
+  virtual std::unique_ptr<WsHandler> new_ws_handler(const WsUpgradeContext& ctx) const {
+    (void)ctx;
+    return nullptr;
+  }
+};
+
+/// Builds the Service for a route (one per kind). Never null for a validated config.
+std::unique_ptr<Service> make_service(const RouteConfig& route);
+
+}  // namespace wsgate::proxy
