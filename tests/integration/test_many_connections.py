@@ -147,7 +147,10 @@ def test_ten_thousand_idle_websockets(wsgate):
         if report:
             with open(report, "w") as f:
                 f.write(line + "\n")
-        assert per_conn <= RSS_BUDGET_BYTES, line
+        # Sanitizer builds pad every allocation and keep freed memory in quarantine: the budget
+        # applies to the normal build only (the connections must still all be held and served).
+        if not os.environ.get("WSGATE_SANITIZED"):
+            assert per_conn <= RSS_BUDGET_BYTES, line
     finally:
         for pipe in pipes:
             try:
