@@ -89,16 +89,17 @@ void write(Level level, std::string_view message) noexcept {
   std::string line;
   line.reserve(p + message.size() + 1);
   line.append(prefix, p).append(message).push_back('\n');
-  const int fd = g_fd.load();
-  const char* data = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {  // one write(2) in practice; loop only for a partial write
-    const ssize_t w = ::write(fd, data, left);
+  write_all(g_fd.load(), line);
+}
+
+bool write_all(int fd, std::string_view data) noexcept {
+  while (!data.empty()) {  // one write(2) in practice; loop only for a partial write
+    const ssize_t w = ::write(fd, data.data(), data.size());
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;
-    data += w;
-    left -= static_cast<std::size_t>(w);
+    if (w <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(w));
   }
+  return true;
 }
 
 }  // namespace wsgate::log

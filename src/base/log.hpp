@@ -39,6 +39,10 @@ void set_thread_name(std::string_view name) noexcept;
 /// Writes one line (a newline is appended). Prefer WSGATE_LOG, which skips disabled levels.
 void write(Level level, std::string_view message) noexcept;
 
+/// Writes all of `data` to `fd` (retrying partial writes and EINTR); false on error. For log
+/// files opened O_APPEND, one call is one line that other threads' lines never split.
+bool write_all(int fd, std::string_view data) noexcept;
+
 namespace detail {
 extern std::atomic<int> g_level;
 }  // namespace detail

@@ -1,5 +1,7 @@
 #include "proxy/access_log.hpp"
 
+#include "base/log.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -12,45 +14,36 @@ namespace wsgate::proxy {
 
 namespace {
 
-// Quotes for the combined format: '"' and '\' escaped, control bytes as \xHH (nginx's rule), so
-// a client cannot forge log lines.
-void append_quoted_combined(std::string& out, std::string_view s) {
+// Appends `s` in double quotes with '"' and backslashes escaped and every other byte outside
+// printable ASCII written with `byte_format` (one printf conversion for the byte), so a client
+// cannot forge log lines or break the JSON.
+void append_escaped(std::string& out, std::string_view s, const char* byte_format) {
   out.push_back('"');
-  if (s.empty()) out.push_back('-');
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     if (c == '"' || c == '\\') {
       out.push_back('\\');
-      out.push_back(static_cast<char>(c));
+      out.push_back(ch);
     } else if (c < 0x20 || c >= 0x7f) {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      char buf[8];
+      std::snprintf(buf, sizeof buf, byte_format, c);
       out.append(buf);
     } else {
-      out.push_back(static_cast<char>(c));
+      out.push_back(ch);
     }
   }
   out.push_back('"');
 }
 
+// The combined format: control and non-ASCII bytes as \xHH (nginx's rule); "-" for empty.
+void append_quoted_combined(std::string& out, std::string_view s) {
+  append_escaped(out, s.empty() ? std::string_view("-") : s, "\\x%02X");
+}
+
 // A JSON string. Bytes >= 0x80 are escaped as \u00XX: the fields come from the network and are
 // not known to be UTF-8, and the output must stay valid JSON.
 void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[7];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out.append(buf);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  out.push_back('"');
+  append_escaped(out, s, "\\u%04x");
 }
 
 void append_json_field(std::string& out, std::string_view name, std::string_view value) {
@@ -159,15 +152,7 @@ void AccessLog::write(const AccessRecord& r) const noexcept {
   } catch (...) {
     return;  // out of memory: drop the line rather than the connection
   }
-  const char* p = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd_, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  log::write_all(fd_, line);
 }
 
 }  // namespace wsgate::proxy
