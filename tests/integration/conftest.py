@@ -32,6 +32,10 @@ SOURCE_DIR = os.environ.get("WSGATE_SOURCE_DIR", os.path.dirname(os.path.dirname
 START_WAIT = 10.0  # seconds until the port must accept
 SHUTDOWN_WAIT = 5.0  # seconds after SIGTERM until the process must have exited 0
 IO_TIMEOUT = 5.0  # default timeout of every socket operation in the helpers
+# True when the binary is a sanitizer build (set by CTest from WSGATE_SANITIZE). Such builds pad
+# every allocation and keep freed memory in quarantine, so RSS budgets apply to normal builds only;
+# everything else (data intact, connections held and served) is still checked.
+SANITIZED = bool(os.environ.get("WSGATE_SANITIZED"))
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

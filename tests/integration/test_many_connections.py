@@ -16,6 +16,8 @@ import time
 
 import websockets
 
+from conftest import SANITIZED
+
 CONNECTIONS = 10_000
 CLIENT_PROCS = 4
 RSS_BUDGET_BYTES = 4096
@@ -147,9 +149,7 @@ def test_ten_thousand_idle_websockets(wsgate):
         if report:
             with open(report, "w") as f:
                 f.write(line + "\n")
-        # Sanitizer builds pad every allocation and keep freed memory in quarantine: the budget
-        # applies to the normal build only (the connections must still all be held and served).
-        if not os.environ.get("WSGATE_SANITIZED"):
+        if not SANITIZED:  # the budget is for the normal build (see conftest.SANITIZED)
             assert per_conn <= RSS_BUDGET_BYTES, line
     finally:
         for pipe in pipes:
