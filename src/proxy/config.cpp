@@ -29,7 +29,6 @@ constexpr std::uint64_t kGiB = kMiB * 1024;
 constexpr std::uint64_t kTiB = kGiB * 1024;
 constexpr std::int64_t kMaxDurationSeconds = 86400;  // one day: longer is a typo, not a wish
 constexpr unsigned kMaxWorkers = 256;
-constexpr std::size_t kMaxUnixPath = 107;  // sizeof(sockaddr_un::sun_path) - 1 on Linux
 
 std::string quote(std::string_view s) {
   return "'" + std::string(s) + "'";
@@ -235,14 +234,10 @@ std::string parse_listen_address(std::string_view a, ListenConfig& out) {
   return {};
 }
 
-// Upstream servers: "name:port", "1.2.3.4:port", "[v6]:port" or "unix:/absolute/path".
-std::string check_upstream_server(std::string_view s) {
-  if (s.substr(0, 5) == "unix:") {
-    const std::string_view path = s.substr(5);
-    if (path.size() < 2 || path.front() != '/') return "a unix socket path must be absolute";
-    if (path.size() > kMaxUnixPath) return "a unix socket path is limited to 107 bytes";
-    return {};
-  }
+// Upstream servers and bridge targets: "name:port", "1.2.3.4:port" or "[v6]:port". Fills
+// host/port and returns "" when valid, else why not.
+std::string parse_host_port(std::string_view s, std::string& host_out, std::uint16_t& port_out) {
+  if (s.substr(0, 5) == "unix:") return "unix socket servers are not supported in this version";
   std::string_view host, port;
   if (!s.empty() && s.front() == '[') {
     const std::size_t close = s.find("]:");
@@ -255,11 +250,15 @@ std::string check_upstream_server(std::string_view s) {
     if (colon == std::string_view::npos) return "needs a port (host:port)";
     host = s.substr(0, colon);
     port = s.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return "an IPv6 address needs brackets: [::1]:80";
     const bool ok = looks_numeric(host) ? canonical_ip(AF_INET, std::string(host)).has_value()
                                         : is_host_name(host);
     if (!ok) return "'" + std::string(host) + "' is not a host name or address";
   }
-  if (!parse_port(port, false)) return "port '" + std::string(port) + "' is not in 1-65535";
+  const auto p = parse_port(port, false);
+  if (!p) return "port '" + std::string(port) + "' is not in 1-65535";
+  host_out = std::string(host);
+  port_out = *p;
   return {};
 }
 
@@ -423,10 +422,10 @@ bool read_string_list(Ctx& c, const toml::node& n, std::string_view key,
 // Which route kinds a key applies to (bit per RouteKind), for "does not apply" errors.
 constexpr unsigned kKindEcho = 1u << static_cast<unsigned>(RouteKind::echo);
 constexpr unsigned kKindStatic = 1u << static_cast<unsigned>(RouteKind::static_files);
+constexpr unsigned kKindBridge = 1u << static_cast<unsigned>(RouteKind::bridge);
 constexpr unsigned kKindUnknown = 1u << 31;  // kind missing, unknown or not built yet
 constexpr unsigned kAllKinds = ~0u;
-constexpr unsigned kWsKinds = kKindEcho;
-constexpr unsigned kFutureKeys = 0;  // keys of kinds not built yet: never apply, never unknown
+constexpr unsigned kWsKinds = kKindEcho | kKindBridge;
 
 template <class Target>
 struct KeySpec {
@@ -591,7 +590,72 @@ const KeySpec<RouteConfig> kRouteKeys[] = {
        r.host = canon;
      }},
     {"kind", [](Ctx&, const toml::node&, std::string_view, RouteConfig&) {}},
-    {"upstream", [](Ctx&, const toml::node&, std::string_view, RouteConfig&) {}, kFutureKeys},
+    {"upstream",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       // Whether the upstream exists is checked once every section is read.
+       if (read_string(c, n, k, r.bridge.upstream) && r.bridge.upstream.empty()) {
+         c.error(n, "'upstream' must name an [upstream.NAME] table");
+       }
+     },
+     kKindBridge},
+    {"targets",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       if (!n.is_table()) return type_error(c, n, k, "a table of token = \"host:port\"");
+       for (const auto& [token, target] : *n.as_table()) {
+         std::string v, host;
+         std::uint16_t port = 0;
+         if (token.str().empty()) c.error(token.source(), "a target token must not be empty");
+         if (!read_string(c, target, "targets." + std::string(token.str()), v)) continue;
+         const std::string why = parse_host_port(v, host, port);
+         if (!why.empty()) {
+           c.error(target, "target " + quote(v) + " of token " + quote(token.str()) + ": " + why);
+           continue;
+         }
+         r.bridge.targets.emplace(std::string(token.str()), v);
+       }
+     },
+     kKindBridge},
+    {"targets_file",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (v.empty()) return c.error(n, "'targets_file' must not be empty");
+       const std::string path = resolve(c, v);
+       std::error_code ec;
+       if (!fs::is_regular_file(path, ec)) {
+         return c.error(n, "targets file " + quote(path) + " is not a readable file");
+       }
+       r.bridge.targets_file = path;
+     },
+     kKindBridge},
+    {"token_param",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (v.empty() || !std::all_of(v.begin(), v.end(), proto::is_tchar)) {
+         return c.error(n, quote(k) + " must be a plain query parameter name");
+       }
+       r.bridge.token_param = v;
+     },
+     kKindBridge},
+    {"text",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (v == "bytes") {
+         r.bridge.text = BridgeText::bytes;
+       } else if (v == "reject") {
+         r.bridge.text = BridgeText::reject;
+       } else {
+         c.error(n, quote(k) + " must be \"bytes\" or \"reject\"; got " + quote(v));
+       }
+     },
+     kKindBridge},
+    {"connect_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_duration(c, n, k, true, r.bridge.connect_timeout);
+     },
+     kKindBridge},
     {"max_message_size",
      [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
        read_size(c, n, k, 1, kGiB, r.ws.max_message_size);
@@ -708,23 +772,49 @@ const KeySpec<RouteConfig> kRouteKeys[] = {
      kKindStatic},
 };
 
+// One element of `servers`: "host:port" or { address = "host:port", weight = N }.
+void read_upstream_server(Ctx& c, const toml::node& e, UpstreamConfig& u) {
+  UpstreamServerConfig srv;
+  const toml::node* address = &e;
+  if (e.is_table()) {
+    address = nullptr;
+    for (const auto& [key, node] : *e.as_table()) {
+      if (key.str() == "address") {
+        address = &node;
+      } else if (key.str() == "weight") {
+        std::int64_t w = 1;
+        if (read_int(c, node, "weight", 1, 1000, w)) srv.weight = static_cast<unsigned>(w);
+      } else {
+        constexpr std::string_view known[] = {"address", "weight"};
+        c.error(key.source(), "unknown key " + quote(key.str()) + " in an upstream server" +
+                                  suggestion(key.str(), known));
+      }
+    }
+    if (address == nullptr) return c.error(e, "an upstream server table needs an 'address'");
+  } else if (!e.is_string()) {
+    return c.error(e, "each element of 'servers' must be \"host:port\" or "
+                      "{ address = \"host:port\", weight = N }, not " +
+                          std::string(type_name(e)));
+  }
+  if (!read_string(c, *address, "address", srv.address)) return;
+  const std::string why = parse_host_port(srv.address, srv.host, srv.port);
+  if (!why.empty()) return c.error(*address, "upstream server " + quote(srv.address) + ": " + why);
+  for (const UpstreamServerConfig& other : u.servers) {
+    if (other.address == srv.address) {
+      return c.error(*address, "duplicate upstream server " + quote(srv.address));
+    }
+  }
+  u.servers.push_back(std::move(srv));
+}
+
 const KeySpec<UpstreamConfig> kUpstreamKeys[] = {
     {"servers",
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
-       std::vector<const toml::node*> nodes;
-       if (!read_string_list(c, n, k, u.servers, nodes)) return;
-       if (u.servers.empty())
+       if (!n.is_array()) return type_error(c, n, k, "an array of \"host:port\" strings");
+       if (n.as_array()->empty()) {
          c.error(n, "upstream " + quote(u.name) + " needs at least one server");
-       for (std::size_t i = 0; i < nodes.size(); ++i) {
-         const std::string why = check_upstream_server(u.servers[i]);
-         if (!why.empty()) {
-           c.error(*nodes[i], "upstream server " + quote(u.servers[i]) + ": " + why);
-         } else if (std::count(u.servers.begin(),
-                               u.servers.begin() + static_cast<std::ptrdiff_t>(i),
-                               u.servers[i]) > 0) {
-           c.error(*nodes[i], "duplicate upstream server " + quote(u.servers[i]));
-         }
        }
+       for (const toml::node& e : *n.as_array()) read_upstream_server(c, e, u);
      }},
     {"balance",
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
@@ -740,53 +830,107 @@ const KeySpec<UpstreamConfig> kUpstreamKeys[] = {
          c.error(n, quote(k) + " must be round_robin, least_conn or ip_hash; got " + quote(v));
        }
      }},
+    {"connect_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       read_duration(c, n, k, true, u.connect_timeout);
+     }},
+    {"max_fails",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 0, 1000, v)) u.max_fails = static_cast<unsigned>(v);
+     }},
+    {"fail_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       read_duration(c, n, k, true, u.fail_timeout);
+     }},
+    {"resolve_interval",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       read_duration(c, n, k, false, u.resolve_interval);
+     }},
 };
 
 // --- sections ---------------------------------------------------------------------------------
 
-constexpr std::string_view kAvailableKinds[] = {"echo", "static"};
-constexpr std::string_view kFutureKinds[] = {"proxy", "bridge", "chat", "broker"};
+constexpr std::string_view kAvailableKinds[] = {"echo", "static", "bridge"};
+constexpr std::string_view kFutureKinds[] = {"proxy", "chat", "broker"};
+
+const char* kind_name(RouteKind k) {
+  switch (k) {
+    case RouteKind::echo: return "echo";
+    case RouteKind::static_files: return "static";
+    case RouteKind::bridge: return "bridge";
+  }
+  return "?";
+}
 
 // Reads `kind` first; returns the kind bit for read_keys (kKindUnknown if missing or unusable).
 unsigned read_kind(Ctx& c, const toml::table& t, RouteConfig& r) {
   const toml::node* n = t.get("kind");
   if (n == nullptr) {
-    c.error(t, "[[route]] needs a 'kind' (echo or static)");
+    c.error(t, "[[route]] needs a 'kind' (echo, static or bridge)");
     return kKindUnknown;
   }
   std::string v;
   if (!read_string(c, *n, "kind", v)) return kKindUnknown;
-  if (v == "echo") r.kind = RouteKind::echo;
-  if (v == "static") r.kind = RouteKind::static_files;
-  if (v == "echo" || v == "static") return 1u << static_cast<unsigned>(r.kind);
+  for (RouteKind k : {RouteKind::echo, RouteKind::static_files, RouteKind::bridge}) {
+    if (v == kind_name(k)) {
+      r.kind = k;
+      return 1u << static_cast<unsigned>(k);
+    }
+  }
   if (std::find(std::begin(kFutureKinds), std::end(kFutureKinds), v) != std::end(kFutureKinds)) {
     c.error(*n, "route kind " + quote(v) +
-                    " is not available in this version (available: echo, static)");
+                    " is not available in this version (available: echo, static, bridge)");
   } else {
-    c.error(*n, "unknown route kind " + quote(v) + " (expected echo or static)" +
+    c.error(*n, "unknown route kind " + quote(v) + " (expected echo, static or bridge)" +
                     suggestion(v, kAvailableKinds));
   }
   return kKindUnknown;
 }
+
+// Bridge routes name upstreams that may be defined later in the file: checked at the end.
+struct UpstreamRef {
+  std::string name;
+  toml::source_region where;
+};
 
 struct SeenRoute {
   std::string key;
   unsigned line;
 };
 
-void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen, Config& cfg) {
+// Kind-specific rules that span several keys of a bridge route.
+void check_bridge(Ctx& c, const toml::table& t, RouteConfig& r, std::vector<UpstreamRef>& refs) {
+  const bool has_upstream = t.contains("upstream");
+  const bool has_targets = t.contains("targets") || t.contains("targets_file");
+  if (has_upstream == has_targets) {
+    c.error(t, "a bridge route needs either 'upstream' or 'targets'/'targets_file' (not both)");
+  }
+  if (has_upstream && !r.bridge.upstream.empty()) {
+    refs.push_back({r.bridge.upstream, t.get("upstream")->source()});
+  }
+  if (t.contains("connect_timeout") && has_upstream) {
+    c.error(*t.get("connect_timeout"),
+            "'connect_timeout' of a bridge route applies to its targets; an upstream has its own");
+  }
+  // noVNC and websockify speak these; a client offering neither gets raw binary.
+  if (!t.contains("subprotocols")) r.ws.subprotocols = {"binary", "base64"};
+}
+
+void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen,
+                std::vector<UpstreamRef>& refs, Config& cfg) {
   RouteConfig r;
   r.line = static_cast<unsigned>(t.source().begin.line);
   const unsigned mask = read_kind(c, t, r);
-  const char* kind_name = r.kind == RouteKind::echo ? "echo" : "static";
   const std::size_t before = c.problems.size();
-  read_keys(c, t, "[[route]]", kRouteKeys, r, mask, kind_name);
+  read_keys(c, t, "[[route]]", kRouteKeys, r, mask, kind_name(r.kind));
   const toml::node* path = t.get("path");
   if (path == nullptr) c.error(t, "[[route]] needs a 'path'");
   if (mask == kKindStatic && t.get("root") == nullptr) {
     c.error(t, "a static route needs a 'root' directory");
   }
-  if (mask == kKindEcho) {
+  if (mask == kKindBridge) check_bridge(c, t, r, refs);
+  if ((mask & kWsKinds) != 0) {
     if (t.get("max_frame_size") == nullptr) {
       r.ws.max_frame_size = std::min(r.ws.max_frame_size, r.ws.max_message_size);
     } else if (r.ws.max_frame_size > r.ws.max_message_size) {
@@ -841,6 +985,7 @@ void read_upstreams(Ctx& c, const toml::table& t, Config& cfg) {
     }
     UpstreamConfig u;
     u.name = name;
+    u.line = static_cast<unsigned>(node.source().begin.line);
     read_keys(c, *node.as_table(), "[upstream." + name + "]", kUpstreamKeys, u);
     if (!node.as_table()->contains("servers")) {
       c.error(node, "upstream " + quote(name) + " needs 'servers'");
@@ -868,6 +1013,7 @@ constexpr std::string_view kSections[] = {"server", "listen", "route", "upstream
 
 void read_root(Ctx& c, const toml::table& root, Config& cfg) {
   std::vector<SeenRoute> seen;
+  std::vector<UpstreamRef> refs;
   for (const auto& [key, node] : root) {
     const std::string_view name = key.str();
     if (name == "server") {
@@ -879,7 +1025,8 @@ void read_root(Ctx& c, const toml::table& root, Config& cfg) {
     } else if (name == "listen") {
       each_table(c, node, name, [&](const toml::table& t) { read_listen(c, t, cfg); });
     } else if (name == "route") {
-      each_table(c, node, name, [&](const toml::table& t) { read_route(c, t, seen, cfg); });
+      each_table(c, node, name,
+                 [&](const toml::table& t) { read_route(c, t, seen, refs, cfg); });
     } else if (name == "upstream") {
       if (!node.is_table()) {
         c.error(node, "'upstream' must be a table of tables ([upstream.NAME])");
@@ -890,6 +1037,12 @@ void read_root(Ctx& c, const toml::table& root, Config& cfg) {
       c.error(key.source(), "unknown top-level key " + quote(name) +
                                 " (expected server, listen, route or upstream)" +
                                 suggestion(name, kSections));
+    }
+  }
+  for (const UpstreamRef& ref : refs) {
+    if (cfg.upstreams.count(ref.name) == 0) {
+      c.error(ref.where, "upstream " + quote(ref.name) + " is not defined (no [upstream." +
+                             ref.name + "] table)");
     }
   }
   const toml::source_region top{{1, 1}, {1, 1}, nullptr};

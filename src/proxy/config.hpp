@@ -54,11 +54,11 @@ struct ListenConfig {
   unsigned line = 0;       ///< source line of the [[listen]] table
 };
 
-/// Route kinds built in this version ("echo", "static"). "proxy", "bridge", "chat" and "broker"
+/// Route kinds built in this version ("echo", "static", "bridge"). "proxy", "chat" and "broker"
 /// are recognised by the loader and refused as not available yet.
-enum class RouteKind { echo, static_files };
+enum class RouteKind { echo, static_files, bridge };
 
-/// Keys for routes that take WebSocket (kind echo).
+/// Keys for routes that take WebSocket (kinds echo and bridge).
 struct WsRouteConfig {
   std::uint64_t max_message_size = 16 << 20;  ///< 1..1 GiB
   /// 1..max_message_size. When not set in the file, it is min(16 MiB, max_message_size); set
@@ -90,14 +90,33 @@ struct StaticRouteConfig {
   std::string cache_control;         ///< "" = no Cache-Control header
 };
 
+/// What a bridge does with a text message from the client.
+enum class BridgeText { bytes, reject };
+
+/// Keys for kind "bridge" (WebSocket <-> raw TCP, what websockify does). Exactly one of
+/// `upstream` and `targets`/`targets_file` selects the backend.
+struct BridgeRouteConfig {
+  std::string upstream;  ///< a [upstream.NAME]; "" when targets pick the backend per token
+  /// Token -> "host:port" (websockify's token plugin). The token comes from the `token` query
+  /// parameter, else from the path segment after the route's path.
+  std::map<std::string, std::string> targets;
+  /// A file of "token: host:port" lines (websockify's TokenFile format), re-read when it
+  /// changes. Absolute (a relative path in the file is resolved against the config's directory).
+  std::string targets_file;
+  std::string token_param = "token";   ///< query parameter carrying the token
+  BridgeText text = BridgeText::bytes;  ///< for the "binary" subprotocol (or none)
+  Millis connect_timeout{5000};         ///< for token targets; upstreams have their own; > 0
+};
+
 /// One `[[route]]` table.
 struct RouteConfig {
   std::string path;  ///< starts with '/', normalised by normalize_path (router.hpp)
   bool exact = false;
   std::optional<std::string> host;  ///< lowercased, no port, no brackets; nullopt = any host
   RouteKind kind = RouteKind::echo;
-  WsRouteConfig ws;                ///< meaningful for kind echo
+  WsRouteConfig ws;                ///< meaningful for kinds echo and bridge
   StaticRouteConfig static_files;  ///< meaningful for kind static_files
+  BridgeRouteConfig bridge;        ///< meaningful for kind bridge
   unsigned line = 0;               ///< source line of the [[route]] table
   /// For logs: "[host]path", e.g. "/echo", "example.com/echo", "[::1]/echo".
   std::string name() const;
@@ -105,11 +124,26 @@ struct RouteConfig {
 
 enum class Balance { round_robin, least_conn, ip_hash };
 
-/// `[upstream.NAME]`: parsed and validated now; used by a later milestone.
+/// One entry of an upstream's `servers`: "host:port" or { address = "host:port", weight = N }.
+struct UpstreamServerConfig {
+  std::string address;     ///< as written: "10.0.0.5:3000", "app.internal:3000", "[::1]:80"
+  std::string host;        ///< name or numeric address, without brackets
+  std::uint16_t port = 0;  ///< 1..65535
+  unsigned weight = 1;     ///< 1..1000: share of new connections under round_robin/least_conn
+};
+
+/// `[upstream.NAME]`: a pool of servers (proxy/upstream.hpp balances over it).
 struct UpstreamConfig {
   std::string name;
-  std::vector<std::string> servers;  ///< "host:port" or "unix:/path"; at least one, no duplicates
+  std::vector<UpstreamServerConfig> servers;  ///< at least one, no duplicates
   Balance balance = Balance::round_robin;
+  Millis connect_timeout{5000};  ///< per attempt; > 0
+  /// Failed connects within fail_timeout that take a server out for fail_timeout; 0 = never.
+  unsigned max_fails = 1;
+  Millis fail_timeout{10000};  ///< > 0
+  /// Names are resolved when the configuration loads and again this often; 0 = only at load.
+  Millis resolve_interval{30000};
+  unsigned line = 0;  ///< source line of the table
 };
 
 struct Config {

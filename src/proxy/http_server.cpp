@@ -68,6 +68,7 @@ Runtime::Runtime(Config c) : config(std::move(c)), router(config.routes) {}
 std::shared_ptr<const Runtime> Runtime::build(Config config) {
   std::shared_ptr<Runtime> rt(new Runtime(std::move(config)));
   for (const RouteConfig& r : rt->router.routes()) rt->services.push_back(make_service(r));
+  rt->resolved = resolve_upstreams(rt->config.upstreams);
   rt->access_log =
       AccessLog::open(rt->config.server.access_log, rt->config.server.access_log_format);
   rt->limits.max_url_bytes = rt->config.server.max_url_bytes;
@@ -95,6 +96,7 @@ class HttpConnection final : public net::ConnectionHandler,
   HttpConnection(HttpServer& server, net::TcpConnection& conn)
       : server_(&server),
         runtime_(server.runtime()),
+        upstreams_(server.upstreams()),
         conn_(&conn),
         parser_(std::in_place, runtime_->limits) {
     server_->attach(*this);
@@ -149,6 +151,8 @@ class HttpConnection final : public net::ConnectionHandler,
   void route_request();
   bool body_over_limit() const;
   void begin_websocket(const RouteConfig& route, const Service& service);
+  void upgrade_decided(WsAccept accept);
+  void refuse_upgrade(const WsAccept& accept);
   void start_websocket(MutableByteView early);
   void send_error(int status, std::string_view detail, proto::HttpHeaders extra);
   void finish_head(proto::HttpResponseHead& head);
@@ -161,6 +165,7 @@ class HttpConnection final : public net::ConnectionHandler,
 
   HttpServer* server_;
   std::shared_ptr<const Runtime> runtime_;
+  std::shared_ptr<WorkerUpstreams> upstreams_;  // the pools of the worker, for runtime_
   net::TcpConnection* conn_;
   std::optional<proto::HttpRequestParser> parser_;  // reset when the connection upgrades
   Bytes pending_;                                   // input not yet parsed (pipelining)
@@ -179,7 +184,8 @@ class HttpConnection final : public net::ConnectionHandler,
     proto::UpgradeRequest request;
     WsAccept accept;
   };
-  std::unique_ptr<Upgrade> upgrade_;  // an accepted upgrade waiting for the end of its request
+  std::unique_ptr<Upgrade> upgrade_;  // an accepted (or pending) upgrade
+  bool upgrade_ready_ = false;        // its request is complete; bytes after it are in pending_
   bool exchange_active_ = false;      // a request head arrived and its exchange has not finished
   bool request_complete_ = false;     // on_message_complete seen for the current request
   bool keep_alive_ = true;
@@ -234,6 +240,7 @@ void HttpConnection::drive_pending() {
 // Feeds `in` to the parser while no finished request is waiting for its response. Returns the
 // bytes consumed; the caller keeps the rest.
 std::size_t HttpConnection::drive(MutableByteView in) {
+  if (upgrade_ready_) return 0;  // an upgrade decision is pending: keep the bytes for the session
   in_drive_ = true;
   std::size_t off = 0;
   while (off < in.size() && !closing() && !ws_) {
@@ -252,6 +259,13 @@ std::size_t HttpConnection::drive(MutableByteView in) {
     }
     off += *r;
     if (parser_->upgraded()) {
+      if (upgrade_ && upgrade_->accept.pending) {
+        // The decision needs I/O (e.g. the bridge's backend connect): keep what follows the
+        // request for the session, and read nothing more until it is decided.
+        upgrade_ready_ = true;
+        conn_->pause_reading();
+        break;
+      }
       if (upgrade_) {
         in_drive_ = false;
         start_websocket(in.subspan(off));
@@ -449,16 +463,43 @@ void HttpConnection::begin_websocket(const RouteConfig& route, const Service& se
     respond(std::move(rej.head), rej.body);
     return;
   }
-  WsUpgradeContext ctx{head_, *up, path_, route, conn_->peer()};
+  // The completion is owned (through the task) by this connection and never outlives it.
+  WsUpgradeContext ctx{head_,       *up,         path_,
+                       route,       conn_->peer(), conn_->loop(),
+                       *upstreams_, [this](WsAccept a) { upgrade_decided(std::move(a)); }};
   WsAccept accept = service.accept_websocket(ctx);
-  if (!accept.handler) {
-    WSGATE_LOG(info, "ws " << conn_->peer().to_string() << " route " << route.name()
-                           << ": upgrade refused (" << accept.status << "): " << accept.detail);
-    keep_alive_ = false;
-    send_error(accept.status != 0 ? accept.status : 500, accept.detail, {});
+  if (!accept.handler && !accept.pending) {
+    refuse_upgrade(accept);
     return;
   }
   upgrade_ = std::make_unique<Upgrade>(Upgrade{std::move(*up), std::move(accept)});
+}
+
+void HttpConnection::refuse_upgrade(const WsAccept& accept) {
+  WSGATE_LOG(info, "ws " << conn_->peer().to_string() << " route " << route_->name()
+                         << ": upgrade refused (" << accept.status << "): " << accept.detail);
+  keep_alive_ = false;
+  send_error(accept.status != 0 ? accept.status : 500, accept.detail, {});
+}
+
+void HttpConnection::upgrade_decided(WsAccept accept) {
+  if (closing() || !upgrade_) return;
+  // The task is done and destroyed here, inside its own completion (which allows it).
+  upgrade_->accept.pending.reset();
+  if (!accept.handler) {
+    upgrade_.reset();
+    upgrade_ready_ = false;
+    pending_ = Bytes{};
+    refuse_upgrade(accept);
+    return;
+  }
+  upgrade_->accept = std::move(accept);
+  if (!upgrade_ready_) return;  // the request is not complete yet: drive() starts the session
+  upgrade_ready_ = false;
+  Bytes early = std::move(pending_);
+  pending_ = Bytes{};
+  conn_->resume_reading();
+  start_websocket(MutableByteView(early));
 }
 
 void HttpConnection::start_websocket(MutableByteView early) {
@@ -760,9 +801,21 @@ class HttpServer::ShutdownTimer final : public net::TimerHandler {
 };
 
 HttpServer::HttpServer(net::Loop& loop, std::shared_ptr<const Runtime> runtime)
-    : loop_(loop), runtime_(std::move(runtime)) {}
+    : loop_(loop),
+      runtime_(std::move(runtime)),
+      upstreams_(std::make_shared<WorkerUpstreams>(loop_, runtime_->config.upstreams,
+                                                   runtime_->resolved)) {}
 
-HttpServer::~HttpServer() = default;
+HttpServer::~HttpServer() {
+  upstreams_->stop();
+}
+
+void HttpServer::set_runtime(std::shared_ptr<const Runtime> runtime) {
+  upstreams_->stop();
+  runtime_ = std::move(runtime);
+  upstreams_ =
+      std::make_shared<WorkerUpstreams>(loop_, runtime_->config.upstreams, runtime_->resolved);
+}
 
 std::error_code HttpServer::listen(std::string& error_text,
                                    const std::vector<net::SocketAddress>& first_bound) {
@@ -825,6 +878,7 @@ void HttpServer::detach(HttpConnection& c) noexcept {
 void HttpServer::shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  upstreams_->stop();
   for (net::Listener* l : listeners_) l->close();
   listeners_.clear();
   // shutdown() may close a connection, which unlinks it only in its close callback (later), so

@@ -22,6 +22,7 @@
 #include "proxy/config.hpp"
 #include "proxy/router.hpp"
 #include "proxy/service.hpp"
+#include "proxy/upstream.hpp"
 #include "proxy/ws_session.hpp"
 
 namespace wsgate::proxy {
@@ -35,9 +36,11 @@ struct Runtime {
   std::vector<std::unique_ptr<Service>> services;  ///< parallel to router.routes()
   std::unique_ptr<AccessLog> access_log;           ///< null when access_log = "off"
   proto::Http1Limits limits;
+  ResolvedUpstreams resolved;  ///< every upstream server's addresses at load time
 
-  /// Builds services and opens the access log. Throws std::system_error if the access log
-  /// cannot be opened.
+  /// Builds services, resolves upstream names (blocking) and opens the access log. Throws
+  /// std::runtime_error if a name does not resolve, std::system_error if the access log cannot
+  /// be opened.
   static std::shared_ptr<const Runtime> build(Config config);
   const Service& service_for(const RouteConfig& route) const;
 
@@ -64,9 +67,11 @@ class HttpServer final : public net::AcceptHandler {
   /// The bound addresses, in [[listen]] order (for tests using port 0).
   std::vector<net::SocketAddress> addresses() const;
 
-  /// New connections use `runtime` from now on (SIGHUP).
-  void set_runtime(std::shared_ptr<const Runtime> runtime) { runtime_ = std::move(runtime); }
+  /// New connections use `runtime` (and fresh upstream pools built from it) from now on
+  /// (SIGHUP). Connections already open keep the pools they started with.
+  void set_runtime(std::shared_ptr<const Runtime> runtime);
   const std::shared_ptr<const Runtime>& runtime() const noexcept { return runtime_; }
+  const std::shared_ptr<WorkerUpstreams>& upstreams() const noexcept { return upstreams_; }
 
   /// Graceful stop: close the listeners, send 1001 to every WebSocket, close idle keep-alive
   /// connections, let in-flight responses finish (then close). After `shutdown_timeout`,
@@ -86,6 +91,7 @@ class HttpServer final : public net::AcceptHandler {
   class ShutdownTimer;
   net::Loop& loop_;
   std::shared_ptr<const Runtime> runtime_;
+  std::shared_ptr<WorkerUpstreams> upstreams_;  ///< this worker's pools for runtime_
   std::vector<net::Listener*> listeners_;
   HttpConnection* head_ = nullptr;  ///< intrusive list of live connections
   std::size_t connections_ = 0;

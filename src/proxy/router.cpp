@@ -56,6 +56,21 @@ bool prefix_matches(std::string_view route, std::string_view path) {
 
 }  // namespace
 
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    if (eq == std::string_view::npos) return std::string();
+    std::string value(pair.substr(eq + 1));
+    std::replace(value.begin(), value.end(), '+', ' ');
+    return percent_decode(value);
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> normalize_path(std::string_view raw_path) {
   if (raw_path.empty() || raw_path.front() != '/') return std::nullopt;
   const auto decoded = percent_decode(raw_path);

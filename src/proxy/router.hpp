@@ -25,6 +25,11 @@ namespace wsgate::proxy {
 /// UTF-8. Allocates the result only.
 std::optional<std::string> normalize_path(std::string_view raw_path);
 
+/// The value of the first `name=value` pair in a query string (the target after '?'),
+/// percent-decoded with '+' as a space (HTML form encoding). nullopt if absent or if the value
+/// holds an invalid escape or NUL; "" for "name" or "name=".
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
+
 /// Routes requests to the configured routes.
 ///
 /// Matching: among routes whose `host` is unset or equals the request host, an `exact` route

@@ -153,14 +153,19 @@ int Server::run() {
   WSGATE_LOG(info, "open file limit " << files << ": about " << (files > 64 ? files - 64 : 0)
                                       << " simultaneous connections");
   main_loop_ = net::Loop::create(4096);
-  if (!start_workers()) {
-    pool_->request_stop();
-    pool_->join();
-    return 1;
-  }
+  // Watch the signals before any listener opens: a client may connect, and its owner send
+  // SIGTERM, as soon as the first worker listens; the default action would kill the process.
+  // A signal that arrives while the workers start is handled once the main loop runs.
   main_loop_->on_signal(SIGINT, [this] { stop(); });
   main_loop_->on_signal(SIGTERM, [this] { stop(); });
   main_loop_->on_signal(SIGHUP, [this] { reload(); });
+  if (!start_workers()) {
+    pool_->request_stop();
+    pool_->join();
+    main_loop_->request_stop();
+    main_loop_->run();  // closes the signal watchers
+    return 1;
+  }
   main_loop_->run();
   pool_->join();
   servers_.clear();

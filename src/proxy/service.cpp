@@ -1,5 +1,6 @@
 #include "proxy/service.hpp"
 
+#include "proxy/bridge.hpp"
 #include "proxy/echo.hpp"
 #include "proxy/static_files.hpp"
 #include "proxy/ws_session.hpp"
@@ -26,6 +27,7 @@ std::unique_ptr<Service> make_service(const RouteConfig& route) {
   switch (route.kind) {
     case RouteKind::echo: return make_echo_service(route);
     case RouteKind::static_files: return make_static_service(route);
+    case RouteKind::bridge: return make_bridge_service(route);
   }
   return nullptr;
 }

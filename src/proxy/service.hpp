@@ -3,6 +3,7 @@
 // read-only, by every worker (its methods are const and thread-safe). It makes the per-request
 // HttpHandler and decides WebSocket upgrades, making the per-session WsHandler.
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,27 +17,51 @@
 #include "proxy/ws_session.hpp"
 
 namespace wsgate::net {
+class Loop;
 class SocketAddress;
 }
 
 namespace wsgate::proxy {
 
+class WorkerUpstreams;
+struct WsAccept;
+
+/// An upgrade decision that needs I/O first: the bridge connects to its backend before the 101,
+/// so that a dead backend is an HTTP 502 and not a 101 followed by a close. The server owns it
+/// until it completes; destroying it (the client went away) cancels the I/O, and then its
+/// completion never runs.
+class WsUpgradeTask {
+ public:
+  virtual ~WsUpgradeTask() = default;
+};
+
+/// Delivers a WsUpgradeTask's decision (a WsAccept without `pending`). Runs at most once, on the
+/// loop thread, never from inside Service::accept_websocket. The server destroys the task
+/// during this call: the task must not touch itself after calling it.
+using WsUpgradeComplete = std::function<void(WsAccept)>;
+
 /// What the server knows when a WebSocket upgrade reaches a route, after the handshake passed
-/// proto::validate_upgrade and the route's origin check.
+/// proto::validate_upgrade and the route's origin check. References are valid only during
+/// Service::accept_websocket: a WsUpgradeTask copies what it needs.
 struct WsUpgradeContext {
   const proto::HttpRequestHead& head;
   const proto::UpgradeRequest& upgrade;
   std::string_view path;  ///< normalised request path
   const RouteConfig& route;
   const net::SocketAddress& peer;
+  net::Loop& loop;               ///< the connection's worker loop
+  WorkerUpstreams& upstreams;    ///< that worker's upstream pools
+  WsUpgradeComplete complete;    ///< for a WsAccept with `pending`
 };
 
-/// A Service's answer to an upgrade: a handler (accept) or an HTTP status (refuse).
+/// A Service's answer to an upgrade: a handler (accept), an HTTP status (refuse), or a task that
+/// decides later through WsUpgradeContext::complete.
 struct WsAccept {
-  std::unique_ptr<WsHandler> handler;      ///< null = refuse with `status`
+  std::unique_ptr<WsHandler> handler;      ///< null = refuse with `status` (or pending)
   std::optional<std::string> subprotocol;  ///< must be one the client offered; nullopt = none
-  int status = 0;      ///< refusal status (e.g. 401, 403, 404, 503) when handler is null
+  int status = 0;      ///< refusal status (e.g. 401, 403, 404, 502, 503) when handler is null
   std::string detail;  ///< refusal reason for the body and the log
+  std::unique_ptr<WsUpgradeTask> pending;  ///< set: the decision comes later
 };
 
 class Service {

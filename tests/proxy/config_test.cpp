@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -49,7 +50,7 @@ ConfigLoad parse(const std::string& text) {
 }
 
 // Where a test line goes in the otherwise minimal, valid file built by make().
-enum class Where { server, listen, echo_route, static_route, upstream };
+enum class Where { server, listen, echo_route, static_route, upstream, bridge_route };
 
 struct Built {
   std::string text;
@@ -79,7 +80,11 @@ Built make(Where where, const std::string& line) {
     section(Where::static_route, "[[route]]",
             {"path = \"/files\"", "kind = \"static\"", "root = \"www\""});
   }
-  if (where == Where::upstream) {
+  if (where == Where::bridge_route) {
+    section(Where::bridge_route, "[[route]]",
+            {"path = \"/vnc\"", "kind = \"bridge\"", "upstream = \"app\""});
+  }
+  if (where == Where::upstream || where == Where::bridge_route) {
     section(Where::upstream, "[upstream.app]", {"servers = [\"127.0.0.1:3000\"]"});
   }
   std::string text;
@@ -160,8 +165,62 @@ TEST_CASE("config: static and upstream defaults", "[proxy][config]") {
   REQUIRE(load.config);
   const UpstreamConfig& u = load.config->upstreams.at("app");
   CHECK(u.name == "app");
-  CHECK(u.servers == std::vector<std::string>{"127.0.0.1:3000"});
+  REQUIRE(u.servers.size() == 1);
+  CHECK(u.servers[0].address == "127.0.0.1:3000");
+  CHECK(u.servers[0].host == "127.0.0.1");
+  CHECK(u.servers[0].port == 3000);
+  CHECK(u.servers[0].weight == 1);
   CHECK(u.balance == Balance::round_robin);
+  CHECK(u.connect_timeout == Millis(5000));
+  CHECK(u.max_fails == 1);
+  CHECK(u.fail_timeout == Millis(10000));
+  CHECK(u.resolve_interval == Millis(30000));
+}
+
+TEST_CASE("config: bridge defaults", "[proxy][config]") {
+  const auto load = parse(make(Where::bridge_route, "").text);
+  INFO(dump(load));
+  REQUIRE(load.config);
+  const RouteConfig& r = load.config->routes.at(1);
+  CHECK(r.kind == RouteKind::bridge);
+  CHECK(r.bridge.upstream == "app");
+  CHECK(r.bridge.targets.empty());
+  CHECK(r.bridge.targets_file.empty());
+  CHECK(r.bridge.token_param == "token");
+  CHECK(r.bridge.text == BridgeText::bytes);
+  CHECK(r.bridge.connect_timeout == Millis(5000));
+  CHECK(r.ws.subprotocols == std::vector<std::string>{"binary", "base64"});
+  CHECK(r.ws.max_message_size == 16 * kMiB);
+}
+
+TEST_CASE("config: bridge targets instead of an upstream", "[proxy][config]") {
+  const std::string head =
+      "[[listen]]\naddress = \"127.0.0.1:8080\"\n[[route]]\npath = \"/vnc\"\nkind = \"bridge\"\n";
+  auto load = parse(head +
+                    "token_param = \"t\"\nconnect_timeout = \"2s\"\ntargets_file = \"file.txt\"\n"
+                    "[route.targets]\nvm1 = \"127.0.0.1:5901\"\nvm2 = \"vnc.internal:5902\"\n");
+  INFO(dump(load));
+  REQUIRE(load.config);
+  const BridgeRouteConfig& b = load.config->routes.at(0).bridge;
+  CHECK(b.upstream.empty());
+  CHECK(b.targets == std::map<std::string, std::string>{{"vm1", "127.0.0.1:5901"},
+                                                        {"vm2", "vnc.internal:5902"}});
+  CHECK(b.targets_file == base_dir() + "/file.txt");
+  CHECK(b.token_param == "t");
+  CHECK(b.connect_timeout == Millis(2000));
+
+  load = parse(head);
+  CHECK(dump(load) == "t.toml:3:1: a bridge route needs either 'upstream' or "
+                      "'targets'/'targets_file' (not both)\n");
+  load = parse(head + "upstream = \"app\"\ntargets = { a = \"1.2.3.4:5\" }\n"
+                      "[upstream.app]\nservers = [\"127.0.0.1:1\"]\n");
+  CHECK(dump(load) == "t.toml:3:1: a bridge route needs either 'upstream' or "
+                      "'targets'/'targets_file' (not both)\n");
+  load = parse(head + "targets = { a = \"nohost\" }\n");
+  CHECK(dump(load) == "t.toml:6:17: target 'nohost' of token 'a': needs a port (host:port)\n");
+  load = parse(head + "targets_file = \"missing.txt\"\n");
+  CHECK(dump(load) == "t.toml:6:16: targets file '" + base_dir() +
+                          "/missing.txt' is not a readable file\n");
 }
 
 TEST_CASE("config: every key takes a set value", "[proxy][config]") {
@@ -288,9 +347,32 @@ TEST_CASE("config: every key takes a set value", "[proxy][config]") {
        [&](auto& c) { return route(c).static_files.index == "home.htm"; }},
       {Where::static_route, "cache_control = \"public, max-age=60\"",
        [&](auto& c) { return route(c).static_files.cache_control == "public, max-age=60"; }},
-      {Where::upstream,
-       "servers = [\"app.internal:80\", \"[::1]:81\", \"unix:/run/app.sock\", \"10.0.0.1:3000\"]",
-       [](auto& c) { return c.upstreams.at("app").servers.size() == 4; }},
+      {Where::upstream, "servers = [\"app.internal:80\", \"[::1]:81\", \"10.0.0.1:3000\"]",
+       [](auto& c) {
+         const auto& s = c.upstreams.at("app").servers;
+         return s.size() == 3 && s[0].host == "app.internal" && s[1].host == "::1" &&
+                s[1].port == 81;
+       }},
+      {Where::upstream, "servers = [\"a:1\", { address = \"b:2\", weight = 3 }]",
+       [](auto& c) {
+         const auto& s = c.upstreams.at("app").servers;
+         return s.size() == 2 && s[0].weight == 1 && s[1].address == "b:2" && s[1].weight == 3;
+       }},
+      {Where::upstream, "connect_timeout = \"250ms\"",
+       [](auto& c) { return c.upstreams.at("app").connect_timeout == Millis(250); }},
+      {Where::upstream, "max_fails = 0",
+       [](auto& c) { return c.upstreams.at("app").max_fails == 0; }},
+      {Where::upstream, "fail_timeout = 3",
+       [](auto& c) { return c.upstreams.at("app").fail_timeout == Millis(3000); }},
+      {Where::upstream, "resolve_interval = 0",
+       [](auto& c) { return c.upstreams.at("app").resolve_interval == Millis(0); }},
+      {Where::bridge_route, "text = \"reject\"",
+       [](auto& c) { return c.routes.at(1).bridge.text == BridgeText::reject; }},
+      {Where::bridge_route, "subprotocols = [\"binary\"]",
+       [](auto& c) { return c.routes.at(1).ws.subprotocols == std::vector<std::string>{"binary"}; }},
+      {Where::bridge_route, "idle_timeout = 60",
+       [](auto& c) { return c.routes.at(1).ws.idle_timeout == Millis(60000); }},
+
       {Where::upstream, "balance = \"least_conn\"",
        [](auto& c) { return c.upstreams.at("app").balance == Balance::least_conn; }},
       {Where::upstream, "balance = \"ip_hash\"",
@@ -406,11 +488,24 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
        "key 'origins' does not apply to a route of kind 'static'"},
       // kinds
       {Where::echo_route, "kind = \"proxy\"", "\"proxy\"",
-       "route kind 'proxy' is not available in this version (available: echo, static)"},
+       "route kind 'proxy' is not available in this version (available: echo, static, bridge)"},
       {Where::echo_route, "kind = \"broker\"", "\"broker\"",
-       "route kind 'broker' is not available in this version (available: echo, static)"},
+       "route kind 'broker' is not available in this version (available: echo, static, bridge)"},
       {Where::echo_route, "kind = \"ecko\"", "\"ecko\"",
-       "unknown route kind 'ecko' (expected echo or static); did you mean 'echo'?"},
+       "unknown route kind 'ecko' (expected echo, static or bridge); did you mean 'echo'?"},
+      {Where::bridge_route, "root = \"www\"", "root",
+       "key 'root' does not apply to a route of kind 'bridge'"},
+      {Where::bridge_route, "upstream = \"nope\"", "\"nope\"",
+       "upstream 'nope' is not defined (no [upstream.nope] table)"},
+      {Where::bridge_route, "text = \"utf8\"", "\"", "'text' must be \"bytes\" or \"reject\"; got 'utf8'"},
+      {Where::bridge_route, "connect_timeout = 3", "3",
+       "'connect_timeout' of a bridge route applies to its targets; an upstream has its own"},
+      {Where::upstream, "servers = [{ address = \"a:1\", weight = 0 }]", "0",
+       "'weight' must be between 1 and 1000, got 0"},
+      {Where::upstream, "servers = [{ address = \"a:1\", wieght = 2 }]", "wieght",
+       "unknown key 'wieght' in an upstream server; did you mean 'weight'?"},
+      {Where::upstream, "servers = [1]", "1",
+       "each element of 'servers' must be \"host:port\" or { address = \"host:port\", weight = N }, not an integer"},
       {Where::echo_route, "kind = 1", "1", "'kind' must be a string, not an integer"},
       {Where::echo_route, "upstream = \"app\"", "upstream",
        "key 'upstream' does not apply to a route of kind 'echo'"},
@@ -472,8 +567,8 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
        "upstream server 'bad_host!:80': 'bad_host!' is not a host name or address"},
       {Where::upstream, "servers = [\"1.2.3.999:80\"]", "\"",
        "upstream server '1.2.3.999:80': '1.2.3.999' is not a host name or address"},
-      {Where::upstream, "servers = [\"unix:run/app.sock\"]", "\"",
-       "upstream server 'unix:run/app.sock': a unix socket path must be absolute"},
+      {Where::upstream, "servers = [\"unix:/run/app.sock\"]", "\"",
+       "upstream server 'unix:/run/app.sock': unix socket servers are not supported in this version"},
       {Where::upstream, "servers = [\"a:1\", \"a:1\"]", "\"a:1\"]",
        "duplicate upstream server 'a:1'"},
       {Where::upstream, "servers = []", "[", "upstream 'app' needs at least one server"},
@@ -527,7 +622,7 @@ TEST_CASE("config: whole-file problems point where they belong", "[proxy][config
       {listen, 1, 1, "no [[route]] table: at least one is needed"},
       {"[[listen]]\nbacklog = 5\n" + route, 1, 1, "[[listen]] needs an 'address'"},
       {listen + "[[route]]\nkind = \"echo\"\n", 3, 1, "[[route]] needs a 'path'"},
-      {listen + "[[route]]\npath = \"/\"\n", 3, 1, "[[route]] needs a 'kind' (echo or static)"},
+      {listen + "[[route]]\npath = \"/\"\n", 3, 1, "[[route]] needs a 'kind' (echo, static or bridge)"},
       {listen + "[[route]]\npath = \"/\"\nkind = \"static\"\n", 3, 1,
        "a static route needs a 'root' directory"},
       {listen + route + "[[route]]\npath = \"/\"\nkind = \"echo\"\n", 7, 8,
@@ -541,9 +636,13 @@ TEST_CASE("config: whole-file problems point where they belong", "[proxy][config
                 "max_frame_size = \"2m\"\n",
        7, 18, "'max_frame_size' (2 MiB) must not exceed 'max_message_size' (1 MiB)"},
       // a kind not built yet: its own keys are neither unknown nor inapplicable
-      {listen + "[[route]]\npath = \"/\"\nkind = \"bridge\"\nupstream = \"vnc\"\n" +
+      {listen + "[[route]]\npath = \"/\"\nkind = \"proxy\"\nupstream = \"vnc\"\n" +
            "subprotocols = [\"binary\"]\n",
-       5, 8, "route kind 'bridge' is not available in this version (available: echo, static)"},
+       5, 8,
+       "route kind 'proxy' is not available in this version (available: echo, static, bridge)"},
+      // upstreams may be defined after the routes that use them, but must be defined
+      {listen + "[[route]]\npath = \"/\"\nkind = \"bridge\"\nupstream = \"vnc\"\n", 6, 12,
+       "upstream 'vnc' is not defined (no [upstream.vnc] table)"},
   };
   for (const Row& row : rows) {
     const auto load = parse(row.text);

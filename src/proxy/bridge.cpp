@@ -1,0 +1,407 @@
+#include "proxy/bridge.hpp"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "base/log.hpp"
+#include "net/resolver.hpp"
+#include "proto/base64.hpp"
+#include "proxy/router.hpp"
+#include "proxy/upstream.hpp"
+#include "proxy/ws_session.hpp"
+
+namespace wsgate::proxy {
+
+namespace {
+
+// --- targets -----------------------------------------------------------------------------------
+
+// Splits "host:port" / "[v6]:port" (already validated for the config; re-checked for the file).
+bool split_host_port(std::string_view s, std::string& host, std::uint16_t& port) {
+  std::string_view h, p;
+  if (!s.empty() && s.front() == '[') {
+    const std::size_t close = s.find("]:");
+    if (close == std::string_view::npos) return false;
+    h = s.substr(1, close - 1);
+    p = s.substr(close + 2);
+  } else {
+    const std::size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    h = s.substr(0, colon);
+    p = s.substr(colon + 1);
+    if (h.find(':') != std::string_view::npos) return false;
+  }
+  if (h.empty() || p.empty() || p.size() > 5) return false;
+  unsigned v = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v == 0 || v > 65535) return false;
+  host = std::string(h);
+  port = static_cast<std::uint16_t>(v);
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// The route's token table: inline targets plus the targets file, re-read when it changes. Shared
+// by every worker (the Service is), hence the mutex; a lookup costs a stat() of the file.
+class TargetTable {
+ public:
+  explicit TargetTable(const BridgeRouteConfig& cfg) : inline_(cfg.targets), file_(cfg.targets_file) {}
+
+  std::optional<std::string> find(const std::string& token) const {
+    if (auto it = inline_.find(token); it != inline_.end()) return it->second;
+    if (file_.empty()) return std::nullopt;
+    std::lock_guard lock(mu_);
+    refresh();
+    if (auto it = from_file_.find(token); it != from_file_.end()) return it->second;
+    return std::nullopt;
+  }
+
+ private:
+  void refresh() const {
+    struct stat st {};
+    if (::stat(file_.c_str(), &st) != 0) {
+      if (!missing_logged_) WSGATE_LOG(warn, "targets file " << file_ << " cannot be read");
+      missing_logged_ = true;
+      from_file_.clear();
+      return;
+    }
+    missing_logged_ = false;
+    if (loaded_ && st.st_mtim.tv_sec == mtime_.tv_sec && st.st_mtim.tv_nsec == mtime_.tv_nsec &&
+        st.st_size == size_) {
+      return;
+    }
+    loaded_ = true;
+    mtime_ = st.st_mtim;
+    size_ = st.st_size;
+    from_file_.clear();
+    std::ifstream in(file_);
+    std::string line;
+    unsigned n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      std::string_view l = trim(line);
+      if (l.empty() || l.front() == '#') continue;
+      const std::size_t colon = l.find(':');
+      std::string host;
+      std::uint16_t port = 0;
+      const std::string_view token = colon == std::string_view::npos ? l : trim(l.substr(0, colon));
+      const std::string_view target =
+          colon == std::string_view::npos ? std::string_view{} : trim(l.substr(colon + 1));
+      if (token.empty() || !split_host_port(target, host, port)) {
+        WSGATE_LOG(warn, file_ << ":" << n << ": expected 'token: host:port', skipping the line");
+        continue;
+      }
+      from_file_.emplace(std::string(token), std::string(target));
+    }
+    WSGATE_LOG(info, "targets file " << file_ << ": " << from_file_.size() << " token(s)");
+  }
+
+  std::map<std::string, std::string> inline_;
+  std::string file_;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, std::string> from_file_;
+  mutable timespec mtime_{};
+  mutable off_t size_ = -1;
+  mutable bool loaded_ = false;
+  mutable bool missing_logged_ = false;
+};
+
+// --- the session ---------------------------------------------------------------------------------
+
+class BridgeHandler;
+
+// The backend connection's handler: forwards to the bridge while it is attached.
+class BackendSide final : public net::ConnectionHandler {
+ public:
+  explicit BackendSide(BridgeHandler* owner) : owner_(owner) {}
+  void detach() noexcept { owner_ = nullptr; }
+  void on_read(MutableByteView data) override;
+  void on_eof() override;
+  void on_error(std::error_code ec) override;
+  void on_drain() override;
+
+ private:
+  BridgeHandler* owner_;
+};
+
+class BridgeHandler final : public WsHandler {
+ public:
+  BridgeHandler(UpstreamLease lease, bool base64, BridgeText text)
+      : lease_(std::move(lease)), up_(lease_.connection()), base64_(base64), text_(text) {
+    auto side = std::make_unique<BackendSide>(this);
+    side_ = side.get();
+    up_->set_handler(std::move(side));
+    up_->pause_reading();  // until the 101 is out: a VNC server speaks first
+  }
+
+  ~BridgeHandler() override { drop_backend(false); }
+
+  void on_open(WsSession& s) override {
+    session_ = &s;
+    if (up_ != nullptr) up_->resume_reading();
+  }
+
+  void on_message(WsSession& s, proto::Opcode op, ByteView payload) override {
+    if (up_ == nullptr) return;
+    if (op == proto::Opcode::text) {
+      if (base64_) {
+        Bytes raw;
+        if (!proto::base64_decode(as_chars(payload), raw)) {
+          return s.close(proto::CloseCode::invalid_payload, "text message is not base64");
+        }
+        to_backend(s, std::move(raw));
+        return;
+      }
+      if (text_ == BridgeText::reject) {
+        return s.close(proto::CloseCode::unsupported_data, "text messages are not accepted");
+      }
+    }
+    to_backend(s, Bytes(payload.begin(), payload.end()));
+  }
+
+  void on_close(WsSession&, proto::CloseCode, std::string_view) override {
+    session_ = nullptr;
+    drop_backend(true);  // what the client sent is delivered, then FIN
+  }
+
+  void on_drain(WsSession&) override {
+    if (up_ != nullptr && !backend_eof_) up_->resume_reading();
+  }
+
+  // --- from BackendSide ---
+  void backend_data(MutableByteView data) {
+    if (session_ == nullptr || !session_->is_open()) return;
+    if (base64_) {
+      std::string text;
+      proto::base64_encode(data, text);
+      session_->send_text(text);
+    } else {
+      session_->send_binary(data);
+    }
+    if (session_ != nullptr && session_->backpressured() && up_ != nullptr) up_->pause_reading();
+  }
+
+  void backend_eof() {
+    backend_eof_ = true;
+    WSGATE_LOG(debug, "bridge " << lease_.describe() << ": backend closed the connection");
+    drop_backend(true);
+    if (session_ != nullptr) session_->close(proto::CloseCode::normal, "backend closed");
+  }
+
+  void backend_error(std::error_code ec) {
+    WSGATE_LOG(info, "bridge " << lease_.describe() << ": backend connection failed: "
+                               << ec.message() << "; closing 1011");
+    side_ = nullptr;
+    up_ = nullptr;  // the connection closes itself after on_error
+    if (session_ != nullptr) session_->close(proto::CloseCode::internal_error, "backend failed");
+  }
+
+  void backend_drain() {
+    if (session_ != nullptr) session_->resume_reading();
+  }
+
+ private:
+  void to_backend(WsSession& s, Bytes bytes) {
+    if (bytes.empty()) return;
+    up_->write(std::move(bytes));
+    if (up_->above_high_watermark()) s.pause_reading();
+  }
+
+  // Detaches from the backend connection and closes it: gracefully (queued bytes written, FIN)
+  // or at once.
+  void drop_backend(bool graceful) noexcept {
+    if (up_ == nullptr) return;
+    if (side_ != nullptr) side_->detach();
+    side_ = nullptr;
+    net::TcpConnection* c = std::exchange(up_, nullptr);
+    if (graceful) {
+      c->close_gracefully();
+    } else {
+      c->close();
+    }
+  }
+
+  UpstreamLease lease_;
+  net::TcpConnection* up_;         // null once closed or failed
+  BackendSide* side_ = nullptr;    // owned by up_
+  WsSession* session_ = nullptr;   // between on_open and on_close
+  bool base64_;
+  BridgeText text_;
+  bool backend_eof_ = false;
+};
+
+void BackendSide::on_read(MutableByteView data) {
+  if (owner_ != nullptr) owner_->backend_data(data);
+}
+void BackendSide::on_eof() {
+  if (owner_ != nullptr) owner_->backend_eof();
+}
+void BackendSide::on_error(std::error_code ec) {
+  if (owner_ != nullptr) owner_->backend_error(ec);
+}
+void BackendSide::on_drain() {
+  if (owner_ != nullptr) owner_->backend_drain();
+}
+
+// --- the upgrade ---------------------------------------------------------------------------------
+
+// Connects to the backend (resolving a token target first), then completes the upgrade.
+class BridgeTask final : public WsUpgradeTask {
+ public:
+  BridgeTask(const WsUpgradeContext& ctx, std::optional<std::string> subprotocol,
+             std::string what)
+      : complete_(ctx.complete),
+        subprotocol_(std::move(subprotocol)),
+        client_(ctx.peer),
+        text_(ctx.route.bridge.text),
+        what_(std::move(what)) {}
+
+  void connect(const std::shared_ptr<UpstreamPool>& pool) {
+    pending_ = pool->connect(client_, [this](Result<UpstreamLease> r) { connected(std::move(r)); });
+  }
+
+  // A token target "host:port": resolved now (names too), then a one-server pool.
+  void connect_target(net::Loop& loop, const RouteConfig& route, UpstreamServerConfig srv) {
+    UpstreamConfig u;
+    u.name = what_;
+    u.connect_timeout = route.bridge.connect_timeout;
+    u.max_fails = 0;  // a per-connection pool has nothing to remember
+    u.resolve_interval = Millis(0);
+    u.servers.push_back(srv);
+    std::weak_ptr<bool> alive = alive_;
+    net::Loop* lp = &loop;
+    net::resolve_async(loop, srv.host, srv.port,
+                       [this, alive, lp, u](Result<std::vector<net::SocketAddress>> r) {
+                         if (alive.expired()) return;
+                         if (!r) {
+                           WSGATE_LOG(warn, "bridge " << what_ << ": " << u.servers[0].address
+                                                      << " does not resolve: "
+                                                      << r.error().message());
+                           return fail(502, "the backend does not resolve");
+                         }
+                         auto pool = std::make_shared<UpstreamPool>(
+                             *lp, u, std::vector<std::vector<net::SocketAddress>>{*r});
+                         connect(pool);
+                       });
+  }
+
+ private:
+  void connected(Result<UpstreamLease> r) {
+    if (!r) {
+      const bool none = r.error() == make_error_code(UpstreamErrc::no_live_server);
+      return fail(502, none ? "no live backend" : "the backend refused or timed out");
+    }
+    WsAccept a;
+    a.subprotocol = subprotocol_;
+    a.handler = std::make_unique<BridgeHandler>(std::move(*r), subprotocol_ == "base64", text_);
+    auto done = complete_;  // this task is destroyed inside the call
+    done(std::move(a));
+  }
+
+  void fail(int status, std::string detail) {
+    WsAccept a;
+    a.status = status;
+    a.detail = std::move(detail);
+    auto done = complete_;
+    done(std::move(a));
+  }
+
+  WsUpgradeComplete complete_;
+  std::optional<std::string> subprotocol_;
+  net::SocketAddress client_;
+  BridgeText text_;
+  std::string what_;  // for logs: the upstream or the token
+  std::unique_ptr<PendingConnect> pending_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for the resolver callback
+};
+
+class BridgeService final : public Service {
+ public:
+  explicit BridgeService(const RouteConfig& route) : targets_(route.bridge) {}
+
+  std::span<const std::string_view> http_methods() const noexcept override { return {}; }
+  bool takes_websocket() const noexcept override { return true; }
+
+  WsAccept accept_websocket(const WsUpgradeContext& ctx) const override {
+    WsAccept a;
+    const RouteConfig& route = ctx.route;
+    auto sub = proto::select_subprotocol(ctx.upgrade.subprotocols, route.ws.subprotocols);
+    if (!sub && route.ws.require_subprotocol) {
+      a.status = 400;
+      a.detail = "none of the offered subprotocols is served here";
+      return a;
+    }
+    if (!route.bridge.upstream.empty()) {
+      auto pool = ctx.upstreams.find(route.bridge.upstream);
+      if (!pool) {  // cannot happen for a validated config
+        a.status = 500;
+        a.detail = "upstream not available";
+        return a;
+      }
+      auto task = std::make_unique<BridgeTask>(ctx, sub, "upstream '" + route.bridge.upstream + "'");
+      task->connect(pool);
+      a.pending = std::move(task);
+      return a;
+    }
+    std::optional<std::string> token = query_param(ctx.head.query(), route.bridge.token_param);
+    if (!token || token->empty()) token = path_token(ctx.path, route.path);
+    if (!token || token->empty()) {
+      a.status = 400;
+      a.detail = "a token is needed (?" + route.bridge.token_param + "=... or a path segment)";
+      return a;
+    }
+    auto target = targets_.find(*token);
+    if (!target) {
+      WSGATE_LOG(info, "bridge " << route.name() << ": unknown token from "
+                                 << ctx.peer.to_string());
+      a.status = 404;
+      a.detail = "unknown token";
+      return a;
+    }
+    UpstreamServerConfig srv;
+    srv.address = *target;
+    if (!split_host_port(*target, srv.host, srv.port)) {  // the table only holds valid ones
+      a.status = 502;
+      a.detail = "bad target";
+      return a;
+    }
+    auto task = std::make_unique<BridgeTask>(ctx, sub, "target " + *target);
+    task->connect_target(ctx.loop, route, std::move(srv));
+    a.pending = std::move(task);
+    return a;
+  }
+
+ private:
+  // "/vnc/abc" under route "/vnc" -> "abc" (one segment only).
+  static std::optional<std::string> path_token(std::string_view path, std::string_view route) {
+    if (path.size() <= route.size()) return std::nullopt;
+    std::string_view rest = path.substr(route.size());
+    while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+    while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    if (rest.empty() || rest.find('/') != std::string_view::npos) return std::nullopt;
+    return std::string(rest);
+  }
+
+  TargetTable targets_;
+};
+
+}  // namespace
+
+std::unique_ptr<Service> make_bridge_service(const RouteConfig& route) {
+  return std::make_unique<BridgeService>(route);
+}
+
+}  // namespace wsgate::proxy

@@ -1,0 +1,379 @@
+#include "proxy/upstream.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+#include <netinet/in.h>
+
+#include "base/log.hpp"
+#include "net/resolver.hpp"
+
+namespace wsgate::proxy {
+
+namespace {
+
+std::uint64_t ms(Millis d) {
+  return static_cast<std::uint64_t>(d.count());
+}
+
+class UpstreamCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "upstream"; }
+  std::string message(int ev) const override {
+    switch (static_cast<UpstreamErrc>(ev)) {
+      case UpstreamErrc::no_live_server: return "no live upstream server";
+      case UpstreamErrc::all_failed: return "every upstream server failed to connect";
+    }
+    return "unknown upstream error";
+  }
+};
+
+// 64-bit FNV-1a, then a finaliser (splitmix64) so that close inputs spread over the range.
+std::uint64_t hash_bytes(const void* data, std::size_t n, std::uint64_t seed) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull ^ seed;
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+// What ip_hash keys on: the first three octets of an IPv4 client (a /24 stays together, as in
+// nginx), all 16 bytes of an IPv6 one.
+std::uint64_t client_key(const net::SocketAddress& a) noexcept {
+  const sockaddr* sa = a.sockaddr_ptr();
+  if (a.family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    unsigned char b[4];
+    std::memcpy(b, &in->sin_addr, 4);
+    return hash_bytes(b, 3, 0);
+  }
+  if (a.family() == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    return hash_bytes(&in6->sin6_addr, 16, 0);
+  }
+  return 0;
+}
+
+bool was_tried(const std::vector<const UpstreamPeer*>& tried, const UpstreamPeer* p) {
+  for (const UpstreamPeer* t : tried) {
+    if (t == p) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::error_code make_error_code(UpstreamErrc e) noexcept {
+  static const UpstreamCategory category;
+  return {static_cast<int>(e), category};
+}
+
+ResolvedUpstreams resolve_upstreams(const std::map<std::string, UpstreamConfig>& upstreams) {
+  ResolvedUpstreams out;
+  for (const auto& [name, u] : upstreams) {
+    auto& list = out[name];
+    for (const UpstreamServerConfig& s : u.servers) {
+      auto r = net::resolve_now(s.host, s.port);
+      if (!r) {
+        throw std::runtime_error("upstream '" + name + "': server '" + s.address +
+                                 "' does not resolve: " + r.error().message());
+      }
+      list.push_back(std::move(*r));
+    }
+  }
+  return out;
+}
+
+// --- UpstreamLease ---------------------------------------------------------------------------
+
+UpstreamLease::UpstreamLease(std::shared_ptr<UpstreamPool> pool, UpstreamPeer* peer,
+                             net::TcpConnection* conn)
+    : pool_(std::move(pool)), peer_(peer), conn_(conn) {
+  ++peer_->active;
+}
+
+UpstreamLease::~UpstreamLease() {
+  if (peer_ != nullptr) --peer_->active;
+}
+
+UpstreamLease::UpstreamLease(UpstreamLease&& o) noexcept
+    : pool_(std::move(o.pool_)),
+      peer_(std::exchange(o.peer_, nullptr)),
+      conn_(std::exchange(o.conn_, nullptr)) {}
+
+UpstreamLease& UpstreamLease::operator=(UpstreamLease&& o) noexcept {
+  if (this != &o) {
+    if (peer_ != nullptr) --peer_->active;
+    pool_ = std::move(o.pool_);
+    peer_ = std::exchange(o.peer_, nullptr);
+    conn_ = std::exchange(o.conn_, nullptr);
+  }
+  return *this;
+}
+
+std::string UpstreamLease::describe() const {
+  if (peer_ == nullptr) return "(none)";
+  return "upstream '" + pool_->config().name + "' server " + peer_->name;
+}
+
+// --- connect with failover -------------------------------------------------------------------
+
+// Owned by the caller (through PendingConnect) and by the callback of the connect in flight
+// (shared_ptr), so whichever ends last frees it; `cancelled_` stops the chain.
+class UpstreamPool::Connect final : public std::enable_shared_from_this<UpstreamPool::Connect> {
+ public:
+  struct Handle final : PendingConnect {
+    std::shared_ptr<Connect> op;
+    ~Handle() override { op->cancelled_ = true; }
+  };
+
+  Connect(std::shared_ptr<UpstreamPool> pool, const net::SocketAddress& client,
+          std::function<void(Result<UpstreamLease>)> done)
+      : pool_(std::move(pool)), client_(client), done_(std::move(done)) {}
+
+  void next() {
+    UpstreamPool& pool = *pool_;
+    UpstreamPeer* peer = pool.pick(client_, tried_);
+    if (peer == nullptr) {
+      const UpstreamErrc e = tried_.empty() ? UpstreamErrc::no_live_server : UpstreamErrc::all_failed;
+      if (e == UpstreamErrc::no_live_server) {
+        WSGATE_LOG(warn, "upstream '" << pool.config().name << "': no live server (all "
+                                      << pool.peers().size() << " out after failures)");
+      }
+      // Never from inside UpstreamPool::connect(): the caller must have the handle first.
+      auto self = shared_from_this();
+      pool.loop().post([self, e] { self->finish(make_error_code(e)); });
+      return;
+    }
+    tried_.push_back(peer);
+    addr_attempts_ = 0;
+    attempt(peer);
+  }
+
+ private:
+  // One address of `peer` (they rotate across connections, so a name with several addresses
+  // spreads its load; within one connection each is tried before the server counts as failed).
+  void attempt(UpstreamPeer* peer) {
+    ++addr_attempts_;
+    const net::SocketAddress addr = peer->addrs[peer->next_addr++ % peer->addrs.size()];
+    auto self = shared_from_this();
+    net::TcpConnection::connect(pool_->loop(), addr, ms(pool_->config().connect_timeout),
+                                [self, peer, addr](Result<net::TcpConnection*> r) {
+                                  self->connected(peer, addr, std::move(r));
+                                });
+  }
+
+  void connected(UpstreamPeer* peer, const net::SocketAddress& addr,
+                 Result<net::TcpConnection*> r) {
+    if (r) {
+      if (cancelled_) {
+        (*r)->close();
+        return;
+      }
+      pool_->report_success(*peer);
+      finish(UpstreamLease(pool_, peer, *r));
+      return;
+    }
+    WSGATE_LOG(warn, "upstream '" << pool_->config().name << "' server " << peer->name << " ("
+                                  << addr.to_string() << "): connect failed: "
+                                  << r.error().message());
+    if (cancelled_) return;
+    if (addr_attempts_ < peer->addrs.size()) return attempt(peer);
+    pool_->report_failure(*peer);
+    next();
+  }
+
+  void finish(Result<UpstreamLease> r) {
+    if (cancelled_ || !done_) return;
+    auto done = std::move(done_);
+    done_ = nullptr;
+    done(std::move(r));
+  }
+
+  std::shared_ptr<UpstreamPool> pool_;
+  net::SocketAddress client_;
+  std::function<void(Result<UpstreamLease>)> done_;
+  std::vector<const UpstreamPeer*> tried_;
+  std::size_t addr_attempts_ = 0;  // addresses of the current server tried so far
+  bool cancelled_ = false;
+};
+
+// --- UpstreamPool ------------------------------------------------------------------------------
+
+UpstreamPool::UpstreamPool(net::Loop& loop, const UpstreamConfig& config,
+                           const std::vector<std::vector<net::SocketAddress>>& addresses)
+    : loop_(&loop), config_(config) {
+  peers_.reserve(config_.servers.size());
+  for (std::size_t i = 0; i < config_.servers.size(); ++i) {
+    UpstreamPeer p;
+    p.name = config_.servers[i].address;
+    p.weight = config_.servers[i].weight;
+    if (i < addresses.size()) p.addrs = addresses[i];
+    peers_.push_back(std::move(p));
+  }
+}
+
+UpstreamPool::~UpstreamPool() {
+  *alive_ = false;
+}
+
+void UpstreamPool::start() {
+  if (config_.resolve_interval.count() == 0) return;
+  for (const UpstreamServerConfig& s : config_.servers) {
+    if (!net::SocketAddress::parse(s.host, s.port)) {
+      loop_->schedule(resolve_timer_, ms(config_.resolve_interval));
+      return;
+    }
+  }
+}
+
+void UpstreamPool::stop() noexcept {
+  resolve_timer_.cancel();
+}
+
+void UpstreamPool::on_timer(net::Timer&) noexcept {
+  refresh_names();
+  loop_->schedule(resolve_timer_, ms(config_.resolve_interval));
+}
+
+void UpstreamPool::refresh_names() {
+  for (std::size_t i = 0; i < config_.servers.size(); ++i) {
+    const UpstreamServerConfig& s = config_.servers[i];
+    if (net::SocketAddress::parse(s.host, s.port)) continue;
+    std::weak_ptr<bool> alive = alive_;
+    net::resolve_async(*loop_, s.host, s.port,
+                       [this, i, alive](Result<std::vector<net::SocketAddress>> r) {
+                         if (alive.expired() || !*alive.lock()) return;
+                         UpstreamPeer& p = peers_[i];
+                         if (!r) {
+                           WSGATE_LOG(warn, "upstream '" << config_.name << "' server " << p.name
+                                                         << ": re-resolution failed ("
+                                                         << r.error().message()
+                                                         << "), keeping the last addresses");
+                           return;
+                         }
+                         p.addrs = std::move(*r);
+                       });
+  }
+}
+
+bool UpstreamPool::up(const UpstreamPeer& p, std::uint64_t now) const noexcept {
+  return !p.addrs.empty() && (p.down_until_ms == 0 || now >= p.down_until_ms);
+}
+
+UpstreamPeer* UpstreamPool::pick(const net::SocketAddress& client,
+                                 const std::vector<const UpstreamPeer*>& tried) {
+  const std::uint64_t now = loop_->now_ms();
+  UpstreamPeer* best = nullptr;
+  switch (config_.balance) {
+    case Balance::round_robin: {
+      // Smooth weighted round robin: raise every candidate by its weight, take the highest,
+      // lower it by the candidates' total.
+      std::int64_t total = 0;
+      for (UpstreamPeer& p : peers_) {
+        if (!up(p, now) || was_tried(tried, &p)) continue;
+        p.current += p.weight;
+        total += p.weight;
+        if (best == nullptr || p.current > best->current) best = &p;
+      }
+      if (best != nullptr) best->current -= total;
+      break;
+    }
+    case Balance::least_conn: {
+      // Compare active/weight as cross products; ties go to the first after a rotating cursor.
+      const std::size_t n = peers_.size();
+      for (std::size_t k = 0; k < n; ++k) {
+        UpstreamPeer& p = peers_[(rr_cursor_ + k) % n];
+        if (!up(p, now) || was_tried(tried, &p)) continue;
+        if (best == nullptr ||
+            std::uint64_t{p.active} * best->weight < std::uint64_t{best->active} * p.weight) {
+          best = &p;
+        }
+      }
+      rr_cursor_ = (rr_cursor_ + 1) % n;
+      break;
+    }
+    case Balance::ip_hash: {
+      // Weighted rendezvous: score = -weight / ln(u), u uniform in (0,1) from the hash.
+      const std::uint64_t key = client_key(client);
+      double best_score = -1;
+      for (UpstreamPeer& p : peers_) {
+        if (!up(p, now) || was_tried(tried, &p)) continue;
+        const std::uint64_t h = hash_bytes(p.name.data(), p.name.size(), key);
+        const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
+        const double score = -static_cast<double>(p.weight) / std::log(u);
+        if (score > best_score) {
+          best_score = score;
+          best = &p;
+        }
+      }
+      break;
+    }
+  }
+  return best;
+}
+
+std::unique_ptr<PendingConnect> UpstreamPool::connect(
+    const net::SocketAddress& client, std::function<void(Result<UpstreamLease>)> done) {
+  auto op = std::make_shared<Connect>(shared_from_this(), client, std::move(done));
+  auto handle = std::make_unique<Connect::Handle>();
+  handle->op = op;
+  op->next();
+  return handle;
+}
+
+void UpstreamPool::report_failure(UpstreamPeer& p) {
+  if (config_.max_fails == 0) return;
+  const std::uint64_t now = loop_->now_ms();
+  if (p.fails == 0 || now - p.fail_window_start_ms > ms(config_.fail_timeout)) {
+    p.fails = 0;
+    p.fail_window_start_ms = now;
+  }
+  if (++p.fails >= config_.max_fails) {
+    p.down_until_ms = now + ms(config_.fail_timeout);
+    p.fails = 0;
+    WSGATE_LOG(warn, "upstream '" << config_.name << "' server " << p.name << ": out for "
+                                  << config_.fail_timeout.count() << " ms after "
+                                  << config_.max_fails << " failed connect(s)");
+  }
+}
+
+void UpstreamPool::report_success(UpstreamPeer& p) noexcept {
+  p.fails = 0;
+  p.down_until_ms = 0;
+}
+
+// --- WorkerUpstreams ---------------------------------------------------------------------------
+
+WorkerUpstreams::WorkerUpstreams(net::Loop& loop,
+                                 const std::map<std::string, UpstreamConfig>& upstreams,
+                                 const ResolvedUpstreams& resolved) {
+  static const std::vector<std::vector<net::SocketAddress>> kNone;
+  for (const auto& [name, u] : upstreams) {
+    const auto it = resolved.find(name);
+    auto pool = std::make_shared<UpstreamPool>(loop, u, it == resolved.end() ? kNone : it->second);
+    pool->start();
+    pools_.emplace(name, std::move(pool));
+  }
+}
+
+std::shared_ptr<UpstreamPool> WorkerUpstreams::find(const std::string& name) const {
+  const auto it = pools_.find(name);
+  return it == pools_.end() ? nullptr : it->second;
+}
+
+void WorkerUpstreams::stop() noexcept {
+  for (auto& [name, pool] : pools_) pool->stop();
+}
+
+}  // namespace wsgate::proxy
