@@ -55,7 +55,7 @@ def _require_binary():
 
 
 def toml_value(v):
-    """A Python value as TOML: str, bool, int, float or a list of them."""
+    """A Python value as TOML: str, bool, int, float, a list of them, or a dict (inline table)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
@@ -64,10 +64,16 @@ def toml_value(v):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"no TOML for {v!r}")
 
 
-def make_config(port, routes, server=None, listen_extra=None):
+def toml_key(k):
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else toml_value(k)
+
+
+def make_config(port, routes, server=None, listen_extra=None, upstreams=None):
     """TOML text: [server] (workers = 2 unless given), one [[listen]] on 127.0.0.1:port, routes.
 
     shutdown_timeout defaults to 3 s here (not 10 s) so that a connection a failing test leaves
@@ -81,6 +87,9 @@ def make_config(port, routes, server=None, listen_extra=None):
     for r in routes:
         lines += ["", "[[route]]"]
         lines += [f"{k} = {toml_value(v)}" for k, v in r.items()]
+    for name, u in (upstreams or {}).items():
+        lines += ["", f"[upstream.{name}]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in u.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -98,9 +107,11 @@ def free_port():
 class Wsgate:
     """One running wsgate process with its config, www dir and captured stderr."""
 
-    def __init__(self, tmp_dir, routes, server=None, files=None, listen_extra=None, name="wsgate"):
+    def __init__(self, tmp_dir, routes, server=None, files=None, listen_extra=None, name="wsgate",
+                 upstreams=None):
         self.dir = tmp_dir
         self.routes = routes
+        self.upstreams = upstreams or {}
         self.server_opts = server or {}
         self.listen_extra = listen_extra or {}
         self.www = os.path.join(tmp_dir, "www")
@@ -121,7 +132,8 @@ class Wsgate:
 
     def write_config(self, text=None):
         if text is None:
-            text = make_config(self.port, self.routes, self.server_opts, self.listen_extra)
+            text = make_config(self.port, self.routes, self.server_opts, self.listen_extra,
+                               self.upstreams)
         with open(self.cfg, "w") as f:
             f.write(text)
 
@@ -234,10 +246,10 @@ def wsgate(request, tmp_path):
     servers = []
     request.node._wsgate_servers = servers
 
-    def start(routes, server=None, files=None, listen_extra=None):
+    def start(routes, server=None, files=None, listen_extra=None, upstreams=None):
         d = tmp_path / f"srv{len(servers)}"
         d.mkdir()
-        srv = Wsgate(str(d), routes, server, files, listen_extra)
+        srv = Wsgate(str(d), routes, server, files, listen_extra, upstreams=upstreams)
         servers.append(srv)
         return srv.start()
 
