@@ -50,7 +50,8 @@ bool split_host_port(std::string_view s, std::string& host, std::uint16_t& port)
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -58,7 +59,8 @@ std::string_view trim(std::string_view s) {
 // by every worker (the Service is), hence the mutex; a lookup costs a stat() of the file.
 class TargetTable {
  public:
-  explicit TargetTable(const BridgeRouteConfig& cfg) : inline_(cfg.targets), file_(cfg.targets_file) {}
+  explicit TargetTable(const BridgeRouteConfig& cfg)
+      : inline_(cfg.targets), file_(cfg.targets_file) {}
 
   std::optional<std::string> find(const std::string& token) const {
     if (auto it = inline_.find(token); it != inline_.end()) return it->second;
@@ -235,9 +237,9 @@ class BridgeHandler final : public WsHandler {
   }
 
   UpstreamLease lease_;
-  net::TcpConnection* up_;         // null once closed or failed
-  BackendSide* side_ = nullptr;    // owned by up_
-  WsSession* session_ = nullptr;   // between on_open and on_close
+  net::TcpConnection* up_;        // null once closed or failed
+  BackendSide* side_ = nullptr;   // owned by up_
+  WsSession* session_ = nullptr;  // between on_open and on_close
   bool base64_;
   BridgeText text_;
   bool backend_eof_ = false;
@@ -261,8 +263,7 @@ void BackendSide::on_drain() {
 // Connects to the backend (resolving a token target first), then completes the upgrade.
 class BridgeTask final : public WsUpgradeTask {
  public:
-  BridgeTask(const WsUpgradeContext& ctx, std::optional<std::string> subprotocol,
-             std::string what)
+  BridgeTask(const WsUpgradeContext& ctx, std::optional<std::string> subprotocol, std::string what)
       : complete_(ctx.complete),
         subprotocol_(std::move(subprotocol)),
         client_(ctx.peer),
@@ -283,19 +284,18 @@ class BridgeTask final : public WsUpgradeTask {
     u.servers.push_back(srv);
     std::weak_ptr<bool> alive = alive_;
     net::Loop* lp = &loop;
-    net::resolve_async(loop, srv.host, srv.port,
-                       [this, alive, lp, u](Result<std::vector<net::SocketAddress>> r) {
-                         if (alive.expired()) return;
-                         if (!r) {
-                           WSGATE_LOG(warn, "bridge " << what_ << ": " << u.servers[0].address
-                                                      << " does not resolve: "
-                                                      << r.error().message());
-                           return fail(502, "the backend does not resolve");
-                         }
-                         auto pool = std::make_shared<UpstreamPool>(
-                             *lp, u, std::vector<std::vector<net::SocketAddress>>{*r});
-                         connect(pool);
-                       });
+    net::resolve_async(
+        loop, srv.host, srv.port, [this, alive, lp, u](Result<std::vector<net::SocketAddress>> r) {
+          if (alive.expired()) return;
+          if (!r) {
+            WSGATE_LOG(warn, "bridge " << what_ << ": " << u.servers[0].address
+                                       << " does not resolve: " << r.error().message());
+            return fail(502, "the backend does not resolve");
+          }
+          auto pool = std::make_shared<UpstreamPool>(
+              *lp, u, std::vector<std::vector<net::SocketAddress>>{*r});
+          connect(pool);
+        });
   }
 
  private:
@@ -351,7 +351,8 @@ class BridgeService final : public Service {
         a.detail = "upstream not available";
         return a;
       }
-      auto task = std::make_unique<BridgeTask>(ctx, sub, "upstream '" + route.bridge.upstream + "'");
+      auto task =
+          std::make_unique<BridgeTask>(ctx, sub, "upstream '" + route.bridge.upstream + "'");
       task->connect(pool);
       a.pending = std::move(task);
       return a;
@@ -365,8 +366,8 @@ class BridgeService final : public Service {
     }
     auto target = targets_.find(*token);
     if (!target) {
-      WSGATE_LOG(info, "bridge " << route.name() << ": unknown token from "
-                                 << ctx.peer.to_string());
+      WSGATE_LOG(info,
+                 "bridge " << route.name() << ": unknown token from " << ctx.peer.to_string());
       a.status = 404;
       a.detail = "unknown token";
       return a;

@@ -792,9 +792,10 @@ void read_upstream_server(Ctx& c, const toml::node& e, UpstreamConfig& u) {
     }
     if (address == nullptr) return c.error(e, "an upstream server table needs an 'address'");
   } else if (!e.is_string()) {
-    return c.error(e, "each element of 'servers' must be \"host:port\" or "
-                      "{ address = \"host:port\", weight = N }, not " +
-                          std::string(type_name(e)));
+    return c.error(e,
+                   "each element of 'servers' must be \"host:port\" or "
+                   "{ address = \"host:port\", weight = N }, not " +
+                       std::string(type_name(e)));
   }
   if (!read_string(c, *address, "address", srv.address)) return;
   const std::string why = parse_host_port(srv.address, srv.host, srv.port);
@@ -830,19 +831,15 @@ const KeySpec<UpstreamConfig> kUpstreamKeys[] = {
          c.error(n, quote(k) + " must be round_robin, least_conn or ip_hash; got " + quote(v));
        }
      }},
-    {"connect_timeout",
-     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
-       read_duration(c, n, k, true, u.connect_timeout);
-     }},
+    {"connect_timeout", [](Ctx& c, const toml::node& n, std::string_view k,
+                           UpstreamConfig& u) { read_duration(c, n, k, true, u.connect_timeout); }},
     {"max_fails",
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
        std::int64_t v = 0;
        if (read_int(c, n, k, 0, 1000, v)) u.max_fails = static_cast<unsigned>(v);
      }},
-    {"fail_timeout",
-     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
-       read_duration(c, n, k, true, u.fail_timeout);
-     }},
+    {"fail_timeout", [](Ctx& c, const toml::node& n, std::string_view k,
+                        UpstreamConfig& u) { read_duration(c, n, k, true, u.fail_timeout); }},
     {"resolve_interval",
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
        read_duration(c, n, k, false, u.resolve_interval);
@@ -1025,8 +1022,7 @@ void read_root(Ctx& c, const toml::table& root, Config& cfg) {
     } else if (name == "listen") {
       each_table(c, node, name, [&](const toml::table& t) { read_listen(c, t, cfg); });
     } else if (name == "route") {
-      each_table(c, node, name,
-                 [&](const toml::table& t) { read_route(c, t, seen, refs, cfg); });
+      each_table(c, node, name, [&](const toml::table& t) { read_route(c, t, seen, refs, cfg); });
     } else if (name == "upstream") {
       if (!node.is_table()) {
         c.error(node, "'upstream' must be a table of tables ([upstream.NAME])");

@@ -103,7 +103,7 @@ struct BridgeRouteConfig {
   /// A file of "token: host:port" lines (websockify's TokenFile format), re-read when it
   /// changes. Absolute (a relative path in the file is resolved against the config's directory).
   std::string targets_file;
-  std::string token_param = "token";   ///< query parameter carrying the token
+  std::string token_param = "token";    ///< query parameter carrying the token
   BridgeText text = BridgeText::bytes;  ///< for the "binary" subprotocol (or none)
   Millis connect_timeout{5000};         ///< for token targets; upstreams have their own; > 0
 };

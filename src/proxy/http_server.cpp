@@ -464,9 +464,10 @@ void HttpConnection::begin_websocket(const RouteConfig& route, const Service& se
     return;
   }
   // The completion is owned (through the task) by this connection and never outlives it.
-  WsUpgradeContext ctx{head_,       *up,         path_,
-                       route,       conn_->peer(), conn_->loop(),
-                       *upstreams_, [this](WsAccept a) { upgrade_decided(std::move(a)); }};
+  WsUpgradeContext ctx{head_,         *up,
+                       path_,         route,
+                       conn_->peer(), conn_->loop(),
+                       *upstreams_,   [this](WsAccept a) { upgrade_decided(std::move(a)); }};
   WsAccept accept = service.accept_websocket(ctx);
   if (!accept.handler && !accept.pending) {
     refuse_upgrade(accept);

@@ -19,7 +19,7 @@
 namespace wsgate::net {
 class Loop;
 class SocketAddress;
-}
+}  // namespace wsgate::net
 
 namespace wsgate::proxy {
 
@@ -49,9 +49,9 @@ struct WsUpgradeContext {
   std::string_view path;  ///< normalised request path
   const RouteConfig& route;
   const net::SocketAddress& peer;
-  net::Loop& loop;               ///< the connection's worker loop
-  WorkerUpstreams& upstreams;    ///< that worker's upstream pools
-  WsUpgradeComplete complete;    ///< for a WsAccept with `pending`
+  net::Loop& loop;             ///< the connection's worker loop
+  WorkerUpstreams& upstreams;  ///< that worker's upstream pools
+  WsUpgradeComplete complete;  ///< for a WsAccept with `pending`
 };
 
 /// A Service's answer to an upgrade: a handler (accept), an HTTP status (refuse), or a task that

@@ -145,7 +145,8 @@ class UpstreamPool::Connect final : public std::enable_shared_from_this<Upstream
     UpstreamPool& pool = *pool_;
     UpstreamPeer* peer = pool.pick(client_, tried_);
     if (peer == nullptr) {
-      const UpstreamErrc e = tried_.empty() ? UpstreamErrc::no_live_server : UpstreamErrc::all_failed;
+      const UpstreamErrc e =
+          tried_.empty() ? UpstreamErrc::no_live_server : UpstreamErrc::all_failed;
       if (e == UpstreamErrc::no_live_server) {
         WSGATE_LOG(warn, "upstream '" << pool.config().name << "': no live server (all "
                                       << pool.peers().size() << " out after failures)");
@@ -185,8 +186,8 @@ class UpstreamPool::Connect final : public std::enable_shared_from_this<Upstream
       return;
     }
     WSGATE_LOG(warn, "upstream '" << pool_->config().name << "' server " << peer->name << " ("
-                                  << addr.to_string() << "): connect failed: "
-                                  << r.error().message());
+                                  << addr.to_string()
+                                  << "): connect failed: " << r.error().message());
     if (cancelled_) return;
     if (addr_attempts_ < peer->addrs.size()) return attempt(peer);
     pool_->report_failure(*peer);
@@ -251,19 +252,18 @@ void UpstreamPool::refresh_names() {
     const UpstreamServerConfig& s = config_.servers[i];
     if (net::SocketAddress::parse(s.host, s.port)) continue;
     std::weak_ptr<bool> alive = alive_;
-    net::resolve_async(*loop_, s.host, s.port,
-                       [this, i, alive](Result<std::vector<net::SocketAddress>> r) {
-                         if (alive.expired() || !*alive.lock()) return;
-                         UpstreamPeer& p = peers_[i];
-                         if (!r) {
-                           WSGATE_LOG(warn, "upstream '" << config_.name << "' server " << p.name
-                                                         << ": re-resolution failed ("
-                                                         << r.error().message()
-                                                         << "), keeping the last addresses");
-                           return;
-                         }
-                         p.addrs = std::move(*r);
-                       });
+    net::resolve_async(
+        *loop_, s.host, s.port, [this, i, alive](Result<std::vector<net::SocketAddress>> r) {
+          if (alive.expired() || !*alive.lock()) return;
+          UpstreamPeer& p = peers_[i];
+          if (!r) {
+            WSGATE_LOG(warn, "upstream '" << config_.name << "' server " << p.name
+                                          << ": re-resolution failed (" << r.error().message()
+                                          << "), keeping the last addresses");
+            return;
+          }
+          p.addrs = std::move(*r);
+        });
   }
 }
 

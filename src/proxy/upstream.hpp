@@ -57,7 +57,7 @@ std::error_code make_error_code(UpstreamErrc e) noexcept;
 
 /// One server of a pool as a worker sees it.
 struct UpstreamPeer {
-  std::string name;                      ///< as written in `servers`
+  std::string name;                       ///< as written in `servers`
   std::vector<net::SocketAddress> addrs;  ///< resolved; connects rotate through them
   std::size_t next_addr = 0;
   unsigned weight = 1;

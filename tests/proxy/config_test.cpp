@@ -210,17 +210,20 @@ TEST_CASE("config: bridge targets instead of an upstream", "[proxy][config]") {
   CHECK(b.connect_timeout == Millis(2000));
 
   load = parse(head);
-  CHECK(dump(load) == "t.toml:3:1: a bridge route needs either 'upstream' or "
-                      "'targets'/'targets_file' (not both)\n");
-  load = parse(head + "upstream = \"app\"\ntargets = { a = \"1.2.3.4:5\" }\n"
-                      "[upstream.app]\nservers = [\"127.0.0.1:1\"]\n");
-  CHECK(dump(load) == "t.toml:3:1: a bridge route needs either 'upstream' or "
-                      "'targets'/'targets_file' (not both)\n");
+  CHECK(dump(load) ==
+        "t.toml:3:1: a bridge route needs either 'upstream' or "
+        "'targets'/'targets_file' (not both)\n");
+  load = parse(head +
+               "upstream = \"app\"\ntargets = { a = \"1.2.3.4:5\" }\n"
+               "[upstream.app]\nservers = [\"127.0.0.1:1\"]\n");
+  CHECK(dump(load) ==
+        "t.toml:3:1: a bridge route needs either 'upstream' or "
+        "'targets'/'targets_file' (not both)\n");
   load = parse(head + "targets = { a = \"nohost\" }\n");
   CHECK(dump(load) == "t.toml:6:17: target 'nohost' of token 'a': needs a port (host:port)\n");
   load = parse(head + "targets_file = \"missing.txt\"\n");
-  CHECK(dump(load) == "t.toml:6:16: targets file '" + base_dir() +
-                          "/missing.txt' is not a readable file\n");
+  CHECK(dump(load) ==
+        "t.toml:6:16: targets file '" + base_dir() + "/missing.txt' is not a readable file\n");
 }
 
 TEST_CASE("config: every key takes a set value", "[proxy][config]") {
@@ -369,7 +372,9 @@ TEST_CASE("config: every key takes a set value", "[proxy][config]") {
       {Where::bridge_route, "text = \"reject\"",
        [](auto& c) { return c.routes.at(1).bridge.text == BridgeText::reject; }},
       {Where::bridge_route, "subprotocols = [\"binary\"]",
-       [](auto& c) { return c.routes.at(1).ws.subprotocols == std::vector<std::string>{"binary"}; }},
+       [](auto& c) {
+         return c.routes.at(1).ws.subprotocols == std::vector<std::string>{"binary"};
+       }},
       {Where::bridge_route, "idle_timeout = 60",
        [](auto& c) { return c.routes.at(1).ws.idle_timeout == Millis(60000); }},
 
@@ -497,7 +502,8 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
        "key 'root' does not apply to a route of kind 'bridge'"},
       {Where::bridge_route, "upstream = \"nope\"", "\"nope\"",
        "upstream 'nope' is not defined (no [upstream.nope] table)"},
-      {Where::bridge_route, "text = \"utf8\"", "\"", "'text' must be \"bytes\" or \"reject\"; got 'utf8'"},
+      {Where::bridge_route, "text = \"utf8\"", "\"",
+       "'text' must be \"bytes\" or \"reject\"; got 'utf8'"},
       {Where::bridge_route, "connect_timeout = 3", "3",
        "'connect_timeout' of a bridge route applies to its targets; an upstream has its own"},
       {Where::upstream, "servers = [{ address = \"a:1\", weight = 0 }]", "0",
@@ -505,7 +511,8 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
       {Where::upstream, "servers = [{ address = \"a:1\", wieght = 2 }]", "wieght",
        "unknown key 'wieght' in an upstream server; did you mean 'weight'?"},
       {Where::upstream, "servers = [1]", "1",
-       "each element of 'servers' must be \"host:port\" or { address = \"host:port\", weight = N }, not an integer"},
+       "each element of 'servers' must be \"host:port\" or { address = \"host:port\", weight = N "
+       "}, not an integer"},
       {Where::echo_route, "kind = 1", "1", "'kind' must be a string, not an integer"},
       {Where::echo_route, "upstream = \"app\"", "upstream",
        "key 'upstream' does not apply to a route of kind 'echo'"},
@@ -568,7 +575,8 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
       {Where::upstream, "servers = [\"1.2.3.999:80\"]", "\"",
        "upstream server '1.2.3.999:80': '1.2.3.999' is not a host name or address"},
       {Where::upstream, "servers = [\"unix:/run/app.sock\"]", "\"",
-       "upstream server 'unix:/run/app.sock': unix socket servers are not supported in this version"},
+       "upstream server 'unix:/run/app.sock': unix socket servers are not supported in this "
+       "version"},
       {Where::upstream, "servers = [\"a:1\", \"a:1\"]", "\"a:1\"]",
        "duplicate upstream server 'a:1'"},
       {Where::upstream, "servers = []", "[", "upstream 'app' needs at least one server"},
@@ -622,7 +630,8 @@ TEST_CASE("config: whole-file problems point where they belong", "[proxy][config
       {listen, 1, 1, "no [[route]] table: at least one is needed"},
       {"[[listen]]\nbacklog = 5\n" + route, 1, 1, "[[listen]] needs an 'address'"},
       {listen + "[[route]]\nkind = \"echo\"\n", 3, 1, "[[route]] needs a 'path'"},
-      {listen + "[[route]]\npath = \"/\"\n", 3, 1, "[[route]] needs a 'kind' (echo, static or bridge)"},
+      {listen + "[[route]]\npath = \"/\"\n", 3, 1,
+       "[[route]] needs a 'kind' (echo, static or bridge)"},
       {listen + "[[route]]\npath = \"/\"\nkind = \"static\"\n", 3, 1,
        "a static route needs a 'root' directory"},
       {listen + route + "[[route]]\npath = \"/\"\nkind = \"echo\"\n", 7, 8,

@@ -200,3 +200,14 @@ TEST_CASE("router: hundreds of routes still pick the right one", "[proxy][router
   CHECK(which(router, "x", "/svc300") == "/");
   CHECK(which(router, "x", "/svc29") == "/svc29");
 }
+
+TEST_CASE("query_param finds, decodes and refuses", "[proxy][router]") {
+  CHECK(query_param("token=abc", "token") == std::optional<std::string>("abc"));
+  CHECK(query_param("a=1&token=x%2Fy+z&token=2", "token") == std::optional<std::string>("x/y z"));
+  CHECK(query_param("tokens=1&token", "token") == std::optional<std::string>(""));
+  CHECK(query_param("token=", "token") == std::optional<std::string>(""));
+  CHECK(query_param("a=1", "token") == std::nullopt);
+  CHECK(query_param("", "token") == std::nullopt);
+  CHECK(query_param("token=%zz", "token") == std::nullopt);
+  CHECK(query_param("token=a%00b", "token") == std::nullopt);
+}
