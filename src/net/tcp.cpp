@@ -66,10 +66,15 @@ class UvTcpConnection final : public TcpConnection,
                               public detail::HandleOwner,
                               public TimerHandler {
  public:
-  explicit UvTcpConnection(Loop& loop) : loop_(loop) {
-    WSGATE_CHECK(uv_tcp_init(static_cast<uv_loop_t*>(loop.native()), &tcp_) == 0,
-                 "uv_tcp_init failed");
-    tcp_.data = static_cast<detail::HandleOwner*>(this);
+  /// A TCP socket, or (`unix_socket`) a Unix domain stream socket for unix: upstreams.
+  explicit UvTcpConnection(Loop& loop, bool unix_socket = false) : loop_(loop), unix_(unix_socket) {
+    auto* uv = static_cast<uv_loop_t*>(loop.native());
+    if (unix_) {
+      WSGATE_CHECK(uv_pipe_init(uv, &h_.pipe, 0) == 0, "uv_pipe_init failed");
+    } else {
+      WSGATE_CHECK(uv_tcp_init(uv, &h_.tcp) == 0, "uv_tcp_init failed");
+    }
+    handle()->data = static_cast<detail::HandleOwner*>(this);
     ++t_live_connections;
   }
   ~UvTcpConnection() { --t_live_connections; }
@@ -77,13 +82,14 @@ class UvTcpConnection final : public TcpConnection,
   static UvTcpConnection* from(void* handle_data) noexcept {
     return static_cast<UvTcpConnection*>(static_cast<detail::HandleOwner*>(handle_data));
   }
-  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
-  uv_handle_t* handle() noexcept { return reinterpret_cast<uv_handle_t*>(&tcp_); }
+  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&h_); }
+  uv_handle_t* handle() noexcept { return reinterpret_cast<uv_handle_t*>(&h_); }
 
   void established() noexcept {
-    uv_tcp_nodelay(&tcp_, 1);
-    peer_ = name_of(&tcp_, true);
-    local_ = name_of(&tcp_, false);
+    if (unix_) return;  // no Nagle, and no IP addresses: peer() and local() stay empty
+    uv_tcp_nodelay(&h_.tcp, 1);
+    peer_ = name_of(&h_.tcp, true);
+    local_ = name_of(&h_.tcp, false);
   }
 
   void install(std::unique_ptr<ConnectionHandler> h);
@@ -97,9 +103,14 @@ class UvTcpConnection final : public TcpConnection,
   void force_close() noexcept override { close_now(); }
   void on_timer(Timer& t) noexcept override;
   void start_connect(const SocketAddress& addr, std::uint64_t timeout_ms);
+  void start_connect_unix(const std::string& path, std::uint64_t timeout_ms);
 
   Loop& loop_;
-  uv_tcp_t tcp_{};
+  union Handle {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h_{};
+  bool unix_;
   uv_shutdown_t shutdown_req_{};
   uv_connect_t connect_req_{};
   Timer timer_{*this};        // connect timeout, then the linger of close_gracefully()
@@ -380,12 +391,19 @@ void UvTcpConnection::on_closed(uv_handle_t* h) noexcept {
 
 void UvTcpConnection::start_connect(const SocketAddress& addr, std::uint64_t timeout_ms) {
   connect_req_.data = this;
-  const int rc = uv_tcp_connect(&connect_req_, &tcp_, addr.sockaddr_ptr(), &on_connect);
+  const int rc = uv_tcp_connect(&connect_req_, &h_.tcp, addr.sockaddr_ptr(), &on_connect);
   if (rc != 0) {
     connect_error_ = uv_error(rc);
     close_now();  // reported from the close callback, never from inside connect()
     return;
   }
+  loop_.schedule(timer_, timeout_ms);
+}
+
+void UvTcpConnection::start_connect_unix(const std::string& path, std::uint64_t timeout_ms) {
+  connect_req_.data = this;
+  // uv_pipe_connect reports every error (a missing socket file too) through on_connect.
+  uv_pipe_connect(&connect_req_, &h_.pipe, path.c_str(), &on_connect);
   loop_.schedule(timer_, timeout_ms);
 }
 
@@ -592,6 +610,13 @@ void TcpConnection::connect(Loop& loop, const SocketAddress& addr, std::uint64_t
   auto* c = new UvTcpConnection(loop);
   c->connect_done_ = std::move(done);
   c->start_connect(addr, timeout_ms);
+}
+
+void TcpConnection::connect_unix(Loop& loop, const std::string& path, std::uint64_t timeout_ms,
+                                 std::function<void(Result<TcpConnection*>)> done) {
+  auto* c = new UvTcpConnection(loop, true);
+  c->connect_done_ = std::move(done);
+  c->start_connect_unix(path, timeout_ms);
 }
 
 std::size_t TcpConnection::live_count() noexcept {

@@ -106,6 +106,10 @@ class TcpConnection {
   /// pools resolve names first.
   static void connect(Loop& loop, const SocketAddress& addr, std::uint64_t timeout_ms,
                       std::function<void(Result<TcpConnection*>)> done);
+  /// Same for a Unix domain stream socket at `path` (unix: upstreams). Everything else works as
+  /// for TCP; peer() and local() are empty addresses.
+  static void connect_unix(Loop& loop, const std::string& path, std::uint64_t timeout_ms,
+                           std::function<void(Result<TcpConnection*>)> done);
 
   /// Connections alive on the calling thread's loops (for shutdown accounting and tests).
   static std::size_t live_count() noexcept;

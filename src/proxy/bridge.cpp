@@ -21,33 +21,6 @@ namespace {
 
 // --- targets -----------------------------------------------------------------------------------
 
-// Splits "host:port" / "[v6]:port" (already validated for the config; re-checked for the file).
-bool split_host_port(std::string_view s, std::string& host, std::uint16_t& port) {
-  std::string_view h, p;
-  if (!s.empty() && s.front() == '[') {
-    const std::size_t close = s.find("]:");
-    if (close == std::string_view::npos) return false;
-    h = s.substr(1, close - 1);
-    p = s.substr(close + 2);
-  } else {
-    const std::size_t colon = s.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return false;
-    h = s.substr(0, colon);
-    p = s.substr(colon + 1);
-    if (h.find(':') != std::string_view::npos) return false;
-  }
-  if (h.empty() || p.empty() || p.size() > 5) return false;
-  unsigned v = 0;
-  for (char c : p) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (v == 0 || v > 65535) return false;
-  host = std::string(h);
-  port = static_cast<std::uint16_t>(v);
-  return true;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
@@ -63,7 +36,7 @@ class TargetTable {
       : inline_(cfg.targets), file_(cfg.targets_file) {}
 
   std::optional<std::string> find(const std::string& token) const {
-    if (auto it = inline_.find(token); it != inline_.end()) return it->second;
+    if (auto it = inline_.find(token); it != inline_.end()) return it->second;  // validated
     if (file_.empty()) return std::nullopt;
     std::lock_guard lock(mu_);
     refresh();
@@ -97,13 +70,14 @@ class TargetTable {
       std::string_view l = trim(line);
       if (l.empty() || l.front() == '#') continue;
       const std::size_t colon = l.find(':');
-      std::string host;
-      std::uint16_t port = 0;
+      UpstreamServerConfig parsed;
       const std::string_view token = colon == std::string_view::npos ? l : trim(l.substr(0, colon));
       const std::string_view target =
           colon == std::string_view::npos ? std::string_view{} : trim(l.substr(colon + 1));
-      if (token.empty() || !split_host_port(target, host, port)) {
-        WSGATE_LOG(warn, file_ << ":" << n << ": expected 'token: host:port', skipping the line");
+      if (token.empty() || !parse_server_address(target, parsed).empty()) {
+        WSGATE_LOG(warn, file_ << ":" << n
+                               << ": expected 'token: host:port' or 'token: unix:/path', "
+                                  "skipping the line");
         continue;
       }
       from_file_.emplace(std::string(token), std::string(target));
@@ -282,6 +256,11 @@ class BridgeTask final : public WsUpgradeTask {
     u.max_fails = 0;  // a per-connection pool has nothing to remember
     u.resolve_interval = Millis(0);
     u.servers.push_back(srv);
+    if (!srv.unix_path.empty()) {
+      connect(std::make_shared<UpstreamPool>(loop, u,
+                                             std::vector<std::vector<net::SocketAddress>>{{}}));
+      return;
+    }
     std::weak_ptr<bool> alive = alive_;
     net::Loop* lp = &loop;
     net::resolve_async(
@@ -374,7 +353,7 @@ class BridgeService final : public Service {
     }
     UpstreamServerConfig srv;
     srv.address = *target;
-    if (!split_host_port(*target, srv.host, srv.port)) {  // the table only holds valid ones
+    if (!parse_server_address(*target, srv).empty()) {  // the table only holds valid ones
       a.status = 502;
       a.detail = "bad target";
       return a;

@@ -16,7 +16,8 @@
 // reset or error -> 1011; client close -> the bytes queued toward the backend are written, then
 // FIN (and the socket closes once the backend finishes too, or after a linger).
 //
-// Targets: `targets` in the route and `targets_file` (lines "token: host:port", '#' comments,
+// Targets: `targets` in the route and `targets_file` (lines "token: host:port" or
+// "token: unix:/path", '#' comments,
 // websockify's TokenFile format; re-read when its modification time or size changes; a bad line
 // is logged with its number and skipped).
 

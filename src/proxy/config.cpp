@@ -29,6 +29,7 @@ constexpr std::uint64_t kGiB = kMiB * 1024;
 constexpr std::uint64_t kTiB = kGiB * 1024;
 constexpr std::int64_t kMaxDurationSeconds = 86400;  // one day: longer is a typo, not a wish
 constexpr unsigned kMaxWorkers = 256;
+constexpr std::size_t kMaxUnixPath = 107;  // sizeof(sockaddr_un::sun_path) - 1 on Linux
 
 std::string quote(std::string_view s) {
   return "'" + std::string(s) + "'";
@@ -231,34 +232,6 @@ std::string parse_listen_address(std::string_view a, ListenConfig& out) {
   auto p = parse_port(port, true);
   if (!p) return "port '" + std::string(port) + "' is not in 0-65535";
   out.port = *p;
-  return {};
-}
-
-// Upstream servers and bridge targets: "name:port", "1.2.3.4:port" or "[v6]:port". Fills
-// host/port and returns "" when valid, else why not.
-std::string parse_host_port(std::string_view s, std::string& host_out, std::uint16_t& port_out) {
-  if (s.substr(0, 5) == "unix:") return "unix socket servers are not supported in this version";
-  std::string_view host, port;
-  if (!s.empty() && s.front() == '[') {
-    const std::size_t close = s.find("]:");
-    if (close == std::string_view::npos) return "needs the form [IPv6]:port";
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-    if (!canonical_ip(AF_INET6, std::string(host))) return "not an IPv6 address";
-  } else {
-    const std::size_t colon = s.rfind(':');
-    if (colon == std::string_view::npos) return "needs a port (host:port)";
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return "an IPv6 address needs brackets: [::1]:80";
-    const bool ok = looks_numeric(host) ? canonical_ip(AF_INET, std::string(host)).has_value()
-                                        : is_host_name(host);
-    if (!ok) return "'" + std::string(host) + "' is not a host name or address";
-  }
-  const auto p = parse_port(port, false);
-  if (!p) return "port '" + std::string(port) + "' is not in 1-65535";
-  host_out = std::string(host);
-  port_out = *p;
   return {};
 }
 
@@ -602,11 +575,11 @@ const KeySpec<RouteConfig> kRouteKeys[] = {
      [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
        if (!n.is_table()) return type_error(c, n, k, "a table of token = \"host:port\"");
        for (const auto& [token, target] : *n.as_table()) {
-         std::string v, host;
-         std::uint16_t port = 0;
+         std::string v;
+         UpstreamServerConfig parsed;
          if (token.str().empty()) c.error(token.source(), "a target token must not be empty");
          if (!read_string(c, target, "targets." + std::string(token.str()), v)) continue;
-         const std::string why = parse_host_port(v, host, port);
+         const std::string why = parse_server_address(v, parsed);
          if (!why.empty()) {
            c.error(target, "target " + quote(v) + " of token " + quote(token.str()) + ": " + why);
            continue;
@@ -798,7 +771,7 @@ void read_upstream_server(Ctx& c, const toml::node& e, UpstreamConfig& u) {
                        std::string(type_name(e)));
   }
   if (!read_string(c, *address, "address", srv.address)) return;
-  const std::string why = parse_host_port(srv.address, srv.host, srv.port);
+  const std::string why = parse_server_address(srv.address, srv);
   if (!why.empty()) return c.error(*address, "upstream server " + quote(srv.address) + ": " + why);
   for (const UpstreamServerConfig& other : u.servers) {
     if (other.address == srv.address) {
@@ -1047,6 +1020,41 @@ void read_root(Ctx& c, const toml::table& root, Config& cfg) {
 }
 
 }  // namespace
+
+// Upstream servers and bridge targets: "name:port", "1.2.3.4:port", "[v6]:port" or
+// "unix:/absolute/path". Fills the server's host/port or unix_path; returns "" when valid, else
+// why not.
+std::string parse_server_address(std::string_view s, UpstreamServerConfig& out) {
+  if (s.substr(0, 5) == "unix:") {
+    const std::string_view path = s.substr(5);
+    if (path.size() < 2 || path.front() != '/') return "a unix socket path must be absolute";
+    if (path.size() > kMaxUnixPath) return "a unix socket path is limited to 107 bytes";
+    out.unix_path = std::string(path);
+    return {};
+  }
+  std::string_view host, port;
+  if (!s.empty() && s.front() == '[') {
+    const std::size_t close = s.find("]:");
+    if (close == std::string_view::npos) return "needs the form [IPv6]:port";
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    if (!canonical_ip(AF_INET6, std::string(host))) return "not an IPv6 address";
+  } else {
+    const std::size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) return "needs a port (host:port)";
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return "an IPv6 address needs brackets: [::1]:80";
+    const bool ok = looks_numeric(host) ? canonical_ip(AF_INET, std::string(host)).has_value()
+                                        : is_host_name(host);
+    if (!ok) return "'" + std::string(host) + "' is not a host name or address";
+  }
+  const auto p = parse_port(port, false);
+  if (!p) return "port '" + std::string(port) + "' is not in 1-65535";
+  out.host = std::string(host);
+  out.port = *p;
+  return {};
+}
 
 std::string ConfigDiagnostic::to_string() const {
   std::string s = file;

@@ -97,8 +97,8 @@ enum class BridgeText { bytes, reject };
 /// `upstream` and `targets`/`targets_file` selects the backend.
 struct BridgeRouteConfig {
   std::string upstream;  ///< a [upstream.NAME]; "" when targets pick the backend per token
-  /// Token -> "host:port" (websockify's token plugin). The token comes from the `token` query
-  /// parameter, else from the path segment after the route's path.
+  /// Token -> "host:port" or "unix:/path" (websockify's token plugin). The token comes from the
+  /// `token` query parameter, else from the path segment after the route's path.
   std::map<std::string, std::string> targets;
   /// A file of "token: host:port" lines (websockify's TokenFile format), re-read when it
   /// changes. Absolute (a relative path in the file is resolved against the config's directory).
@@ -126,11 +126,18 @@ enum class Balance { round_robin, least_conn, ip_hash };
 
 /// One entry of an upstream's `servers`: "host:port" or { address = "host:port", weight = N }.
 struct UpstreamServerConfig {
-  std::string address;     ///< as written: "10.0.0.5:3000", "app.internal:3000", "[::1]:80"
-  std::string host;        ///< name or numeric address, without brackets
-  std::uint16_t port = 0;  ///< 1..65535
+  /// As written: "10.0.0.5:3000", "app.internal:3000", "[::1]:80" or "unix:/run/app.sock".
+  std::string address;
+  std::string host;        ///< name or numeric address, without brackets ("" for unix:)
+  std::uint16_t port = 0;  ///< 1..65535 (0 for unix:)
+  std::string unix_path;   ///< absolute socket path for "unix:/path", else ""
   unsigned weight = 1;     ///< 1..1000: share of new connections under round_robin/least_conn
 };
+
+/// Parses a server address ("host:port", "[v6]:port" or "unix:/absolute/path") into `out`'s
+/// host and port or unix_path. Returns "" when valid, else why not (for a diagnostic). The one
+/// parser for upstream servers, bridge targets and targets files.
+std::string parse_server_address(std::string_view s, UpstreamServerConfig& out);
 
 /// `[upstream.NAME]`: a pool of servers (proxy/upstream.hpp balances over it).
 struct UpstreamConfig {

@@ -83,6 +83,10 @@ ResolvedUpstreams resolve_upstreams(const std::map<std::string, UpstreamConfig>&
   for (const auto& [name, u] : upstreams) {
     auto& list = out[name];
     for (const UpstreamServerConfig& s : u.servers) {
+      if (!s.unix_path.empty()) {
+        list.emplace_back();  // nothing to resolve
+        continue;
+      }
       auto r = net::resolve_now(s.host, s.port);
       if (!r) {
         throw std::runtime_error("upstream '" + name + "': server '" + s.address +
@@ -166,8 +170,16 @@ class UpstreamPool::Connect final : public std::enable_shared_from_this<Upstream
   // spreads its load; within one connection each is tried before the server counts as failed).
   void attempt(UpstreamPeer* peer) {
     ++addr_attempts_;
-    const net::SocketAddress addr = peer->addrs[peer->next_addr++ % peer->addrs.size()];
     auto self = shared_from_this();
+    if (!peer->unix_path.empty()) {
+      net::TcpConnection::connect_unix(pool_->loop(), peer->unix_path,
+                                       ms(pool_->config().connect_timeout),
+                                       [self, peer](Result<net::TcpConnection*> r) {
+                                         self->connected(peer, net::SocketAddress{}, std::move(r));
+                                       });
+      return;
+    }
+    const net::SocketAddress addr = peer->addrs[peer->next_addr++ % peer->addrs.size()];
     net::TcpConnection::connect(pool_->loop(), addr, ms(pool_->config().connect_timeout),
                                 [self, peer, addr](Result<net::TcpConnection*> r) {
                                   self->connected(peer, addr, std::move(r));
@@ -185,9 +197,9 @@ class UpstreamPool::Connect final : public std::enable_shared_from_this<Upstream
       finish(UpstreamLease(pool_, peer, *r));
       return;
     }
-    WSGATE_LOG(warn, "upstream '" << pool_->config().name << "' server " << peer->name << " ("
-                                  << addr.to_string()
-                                  << "): connect failed: " << r.error().message());
+    WSGATE_LOG(warn, "upstream '" << pool_->config().name << "' server " << peer->name
+                                  << (peer->unix_path.empty() ? " (" + addr.to_string() + ")" : "")
+                                  << ": connect failed: " << r.error().message());
     if (cancelled_) return;
     if (addr_attempts_ < peer->addrs.size()) return attempt(peer);
     pool_->report_failure(*peer);
@@ -219,6 +231,7 @@ UpstreamPool::UpstreamPool(net::Loop& loop, const UpstreamConfig& config,
     UpstreamPeer p;
     p.name = config_.servers[i].address;
     p.weight = config_.servers[i].weight;
+    p.unix_path = config_.servers[i].unix_path;
     if (i < addresses.size()) p.addrs = addresses[i];
     peers_.push_back(std::move(p));
   }
@@ -231,7 +244,7 @@ UpstreamPool::~UpstreamPool() {
 void UpstreamPool::start() {
   if (config_.resolve_interval.count() == 0) return;
   for (const UpstreamServerConfig& s : config_.servers) {
-    if (!net::SocketAddress::parse(s.host, s.port)) {
+    if (s.unix_path.empty() && !net::SocketAddress::parse(s.host, s.port)) {
       loop_->schedule(resolve_timer_, ms(config_.resolve_interval));
       return;
     }
@@ -250,7 +263,7 @@ void UpstreamPool::on_timer(net::Timer&) noexcept {
 void UpstreamPool::refresh_names() {
   for (std::size_t i = 0; i < config_.servers.size(); ++i) {
     const UpstreamServerConfig& s = config_.servers[i];
-    if (net::SocketAddress::parse(s.host, s.port)) continue;
+    if (!s.unix_path.empty() || net::SocketAddress::parse(s.host, s.port)) continue;
     std::weak_ptr<bool> alive = alive_;
     net::resolve_async(
         *loop_, s.host, s.port, [this, i, alive](Result<std::vector<net::SocketAddress>> r) {
@@ -268,7 +281,8 @@ void UpstreamPool::refresh_names() {
 }
 
 bool UpstreamPool::up(const UpstreamPeer& p, std::uint64_t now) const noexcept {
-  return !p.addrs.empty() && (p.down_until_ms == 0 || now >= p.down_until_ms);
+  return (!p.addrs.empty() || !p.unix_path.empty()) &&
+         (p.down_until_ms == 0 || now >= p.down_until_ms);
 }
 
 UpstreamPeer* UpstreamPool::pick(const net::SocketAddress& client,

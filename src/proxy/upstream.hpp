@@ -59,6 +59,7 @@ std::error_code make_error_code(UpstreamErrc e) noexcept;
 struct UpstreamPeer {
   std::string name;                       ///< as written in `servers`
   std::vector<net::SocketAddress> addrs;  ///< resolved; connects rotate through them
+  std::string unix_path;                  ///< a unix: server (then addrs is empty)
   std::size_t next_addr = 0;
   unsigned weight = 1;
   std::int64_t current = 0;  ///< smooth weighted round robin state

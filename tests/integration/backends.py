@@ -1,6 +1,6 @@
 """Raw TCP backends on 127.0.0.1 for bridge and proxy tests, each in its own thread.
 
-TcpBackend(mode) listens on a free port and serves every connection with `mode`:
+TcpBackend(mode) listens on a free port (or a Unix socket path) and serves every connection with `mode`:
   "echo"    sends back what it reads;
   "sink"    reads to EOF, recording the byte count and SHA-256 of each connection;
   "banner"  sends `banner` first (a VNC server speaks first), then echoes;
@@ -16,19 +16,25 @@ import threading
 
 
 class TcpBackend:
-    def __init__(self, mode, banner=b"", reset_after=1, rcvbuf=None):
+    def __init__(self, mode, banner=b"", reset_after=1, rcvbuf=None, unix_path=None):
         self.mode = mode
         self.banner = banner
         self.reset_after = reset_after
         self.rcvbuf = rcvbuf
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if unix_path:  # a Unix domain socket at unix_path; address is "unix:PATH"
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix_path)
+            self.port = None
+            self.address = f"unix:{unix_path}"
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+            self.address = f"127.0.0.1:{self.port}"
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
         self.accepted = 0
         self.results = []  # sink: (bytes, sha256 hex) per finished connection
         self.done = threading.Condition()

@@ -134,6 +134,27 @@ def test_server_prefers_binary_when_both_are_offered(wsgate, backend):
     run(go())
 
 
+def test_unix_socket_backends_for_upstreams_and_targets(wsgate, backend, tmp_path):
+    be = backend("banner", banner=b"U", unix_path=str(tmp_path / "be.sock"))
+    routes, ups = bridge_to(be.address)
+    routes.append({"path": "/t", "kind": "bridge", "targets": {"u": be.address}})
+    routes.append({"path": "/gone", "kind": "bridge",
+                   "targets": {"x": f"unix:{tmp_path / 'missing.sock'}"}})
+    srv = wsgate(routes, upstreams=ups)
+
+    async def go():
+        for path in ("/tcp", "/t/u"):
+            async with connect(srv, path) as ws:
+                assert await read_bytes(ws, 1) == b"U"
+                await ws.send(b"ping")
+                assert await read_bytes(ws, 4) == b"ping"
+        with pytest.raises(InvalidStatusCode) as e:
+            async with connect(srv, "/gone/x"):
+                pass
+        assert e.value.status_code == 502
+    run(go())
+
+
 def test_backend_that_speaks_first_is_heard(wsgate, backend):
     be = backend("banner", banner=b"RFB 003.008\n")
     routes, ups = bridge_to(be.address)

@@ -361,6 +361,12 @@ TEST_CASE("config: every key takes a set value", "[proxy][config]") {
          const auto& s = c.upstreams.at("app").servers;
          return s.size() == 2 && s[0].weight == 1 && s[1].address == "b:2" && s[1].weight == 3;
        }},
+      {Where::upstream, "servers = [\"unix:/run/app.sock\", \"a:1\"]",
+       [](auto& c) {
+         const auto& s = c.upstreams.at("app").servers;
+         return s.size() == 2 && s[0].unix_path == "/run/app.sock" && s[0].host.empty() &&
+                s[0].port == 0 && s[1].unix_path.empty();
+       }},
       {Where::upstream, "connect_timeout = \"250ms\"",
        [](auto& c) { return c.upstreams.at("app").connect_timeout == Millis(250); }},
       {Where::upstream, "max_fails = 0",
@@ -574,9 +580,8 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
        "upstream server 'bad_host!:80': 'bad_host!' is not a host name or address"},
       {Where::upstream, "servers = [\"1.2.3.999:80\"]", "\"",
        "upstream server '1.2.3.999:80': '1.2.3.999' is not a host name or address"},
-      {Where::upstream, "servers = [\"unix:/run/app.sock\"]", "\"",
-       "upstream server 'unix:/run/app.sock': unix socket servers are not supported in this "
-       "version"},
+      {Where::upstream, "servers = [\"unix:run/app.sock\"]", "\"",
+       "upstream server 'unix:run/app.sock': a unix socket path must be absolute"},
       {Where::upstream, "servers = [\"a:1\", \"a:1\"]", "\"a:1\"]",
        "duplicate upstream server 'a:1'"},
       {Where::upstream, "servers = []", "[", "upstream 'app' needs at least one server"},
