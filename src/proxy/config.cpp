@@ -781,6 +781,45 @@ void read_upstream_server(Ctx& c, const toml::node& e, UpstreamConfig& u) {
   u.servers.push_back(std::move(srv));
 }
 
+const KeySpec<HealthCheckConfig> kHealthCheckKeys[] = {
+    {"type",
+     [](Ctx& c, const toml::node& n, std::string_view k, HealthCheckConfig& h) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (v == "tcp") {
+         h.type = HealthCheckConfig::Type::tcp;
+       } else if (v == "http") {
+         h.type = HealthCheckConfig::Type::http;
+       } else {
+         c.error(n, quote(k) + " must be \"tcp\" or \"http\"; got " + quote(v));
+       }
+     }},
+    {"path",
+     [](Ctx& c, const toml::node& n, std::string_view k, HealthCheckConfig& h) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       const bool ok =
+           !v.empty() && v.front() == '/' &&
+           std::all_of(v.begin(), v.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
+       if (!ok) return c.error(n, quote(k) + " must start with '/' and hold no spaces or controls");
+       h.path = v;
+     }},
+    {"interval", [](Ctx& c, const toml::node& n, std::string_view k,
+                    HealthCheckConfig& h) { read_duration(c, n, k, true, h.interval); }},
+    {"timeout", [](Ctx& c, const toml::node& n, std::string_view k,
+                   HealthCheckConfig& h) { read_duration(c, n, k, true, h.timeout); }},
+    {"fall",
+     [](Ctx& c, const toml::node& n, std::string_view k, HealthCheckConfig& h) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 1, 100, v)) h.fall = static_cast<unsigned>(v);
+     }},
+    {"rise",
+     [](Ctx& c, const toml::node& n, std::string_view k, HealthCheckConfig& h) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 1, 100, v)) h.rise = static_cast<unsigned>(v);
+     }},
+};
+
 const KeySpec<UpstreamConfig> kUpstreamKeys[] = {
     {"servers",
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
@@ -816,6 +855,14 @@ const KeySpec<UpstreamConfig> kUpstreamKeys[] = {
     {"resolve_interval",
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
        read_duration(c, n, k, false, u.resolve_interval);
+     }},
+    {"health_check",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       if (!n.is_table()) return type_error(c, n, k, "a table ({ type = \"tcp\", ... })");
+       read_keys(c, *n.as_table(), "health_check", kHealthCheckKeys, u.health_check);
+       if (!n.as_table()->contains("type")) {
+         c.error(n, "'health_check' needs a 'type' (\"tcp\" or \"http\")");
+       }
      }},
 };
 

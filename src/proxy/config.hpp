@@ -139,6 +139,17 @@ struct UpstreamServerConfig {
 /// parser for upstream servers, bridge targets and targets files.
 std::string parse_server_address(std::string_view s, UpstreamServerConfig& out);
 
+/// `health_check = { ... }` of an upstream: active checks, on top of the passive ones.
+struct HealthCheckConfig {
+  enum class Type { none, tcp, http };
+  Type type = Type::none;  ///< none = no active checks
+  std::string path = "/";  ///< for http: GET this path; 2xx is healthy
+  Millis interval{5000};   ///< between checks of one server; > 0
+  Millis timeout{2000};    ///< connect (+ response status line for http); > 0
+  unsigned fall = 2;       ///< consecutive failed checks that take a server out; 1..100
+  unsigned rise = 1;       ///< consecutive good checks that bring it back; 1..100
+};
+
 /// `[upstream.NAME]`: a pool of servers (proxy/upstream.hpp balances over it).
 struct UpstreamConfig {
   std::string name;
@@ -150,6 +161,7 @@ struct UpstreamConfig {
   Millis fail_timeout{10000};  ///< > 0
   /// Names are resolved when the configuration loads and again this often; 0 = only at load.
   Millis resolve_interval{30000};
+  HealthCheckConfig health_check;
   unsigned line = 0;  ///< source line of the table
 };
 

@@ -234,7 +234,9 @@ void HttpConnection::drive_pending() {
     append(rest, pending_);  // bytes that arrived during the drive go after the unparsed ones
     pending_ = std::move(rest);
   }
-  if (pending_.size() <= kMaxPendingInput && !closing() && !ws_) conn_->resume_reading();
+  if (pending_.size() <= kMaxPendingInput && !closing() && !ws_ && !upgrade_ready_) {
+    conn_->resume_reading();  // (an upgrade waiting for its decision reads nothing meanwhile)
+  }
 }
 
 // Feeds `in` to the parser while no finished request is waiting for its response. Returns the

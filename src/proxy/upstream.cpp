@@ -242,6 +242,9 @@ UpstreamPool::~UpstreamPool() {
 }
 
 void UpstreamPool::start() {
+  if (config_.health_check.type != HealthCheckConfig::Type::none) {
+    loop_->schedule(health_timer_, 0);  // the first round at the next tick
+  }
   if (config_.resolve_interval.count() == 0) return;
   for (const UpstreamServerConfig& s : config_.servers) {
     if (s.unix_path.empty() && !net::SocketAddress::parse(s.host, s.port)) {
@@ -253,11 +256,132 @@ void UpstreamPool::start() {
 
 void UpstreamPool::stop() noexcept {
   resolve_timer_.cancel();
+  health_timer_.cancel();
+  stopped_ = true;
 }
 
-void UpstreamPool::on_timer(net::Timer&) noexcept {
+void UpstreamPool::on_timer(net::Timer& t) noexcept {
+  if (&t == &health_timer_) {
+    check_all();
+    loop_->schedule(health_timer_, ms(config_.health_check.interval));
+    return;
+  }
   refresh_names();
   loop_->schedule(resolve_timer_, ms(config_.resolve_interval));
+}
+
+// --- active health checks --------------------------------------------------------------------
+
+namespace {
+
+// Reads an HTTP check's status line: 2xx is healthy. Owned by the check's connection; reports
+// once (to the pool, if it still exists) and closes the connection.
+class HealthProbe final : public net::ConnectionHandler, private net::TimerHandler {
+ public:
+  HealthProbe(net::TcpConnection& conn, UpstreamPool& pool, std::weak_ptr<bool> alive,
+              std::size_t index, std::uint64_t timeout_ms)
+      : conn_(&conn), pool_(&pool), alive_(std::move(alive)), index_(index) {
+    conn.loop().schedule(timer_, timeout_ms);
+  }
+
+  void on_read(MutableByteView data) override {
+    line_.append(as_chars(data).substr(0, 512 - std::min<std::size_t>(line_.size(), 512)));
+    const std::size_t eol = line_.find("\r\n");
+    if (eol == std::string::npos) {
+      if (line_.size() >= 512) finish(false, "no status line in 512 bytes");
+      return;
+    }
+    // "HTTP/1.1 200 OK"
+    const std::string_view l(line_.data(), eol);
+    const bool http = l.size() >= 12 && l.substr(0, 7) == "HTTP/1." && l[8] == ' ';
+    if (!http) return finish(false, "not an HTTP response");
+    const bool ok = l[9] == '2' && l[10] >= '0' && l[10] <= '9' && l[11] >= '0' && l[11] <= '9';
+    finish(ok, ok ? std::string_view{} : "status " + std::string(l.substr(9, 3)));
+  }
+  void on_eof() override { finish(false, "closed before answering"); }
+  void on_error(std::error_code ec) override { finish(false, ec.message()); }
+
+ private:
+  void on_timer(net::Timer&) noexcept override { finish(false, "no answer in time"); }
+
+  void finish(bool ok, std::string_view why) {
+    if (done_) return;
+    done_ = true;
+    timer_.cancel();
+    if (auto a = alive_.lock(); a && *a) pool_->record_check(index_, ok, why);
+    conn_->close();
+  }
+
+  net::TcpConnection* conn_;
+  UpstreamPool* pool_;
+  std::weak_ptr<bool> alive_;
+  std::size_t index_;
+  std::string line_;
+  net::Timer timer_{*this};
+  bool done_ = false;
+};
+
+}  // namespace
+
+void UpstreamPool::check_all() {
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    if (!peers_[i].probing) probe(i);
+  }
+}
+
+void UpstreamPool::probe(std::size_t index) {
+  UpstreamPeer& p = peers_[index];
+  if (p.addrs.empty() && p.unix_path.empty()) return;
+  p.probing = true;
+  const HealthCheckConfig& hc = config_.health_check;
+  std::weak_ptr<bool> alive = alive_;
+  auto done = [this, alive, index, &hc](Result<net::TcpConnection*> r) {
+    if (auto a = alive.lock(); !a || !*a) {
+      if (r) (*r)->close();
+      return;
+    }
+    if (!r) return record_check(index, false, r.error().message());
+    net::TcpConnection* conn = *r;
+    if (hc.type == HealthCheckConfig::Type::tcp || stopped_) {
+      conn->close();
+      return record_check(index, true, {});
+    }
+    const UpstreamServerConfig& s = config_.servers[index];
+    std::string host = s.unix_path.empty() ? s.address : std::string("localhost");
+    Bytes req = to_bytes("GET " + hc.path + " HTTP/1.1\r\nHost: " + host +
+                         "\r\nUser-Agent: wsgate-health-check\r\nConnection: close\r\n\r\n");
+    conn->set_handler(std::make_unique<HealthProbe>(*conn, *this, alive, index, ms(hc.timeout)));
+    conn->write(std::move(req));
+  };
+  if (!p.unix_path.empty()) {
+    net::TcpConnection::connect_unix(*loop_, p.unix_path, ms(hc.timeout), std::move(done));
+  } else {
+    net::TcpConnection::connect(*loop_, p.addrs[p.next_addr++ % p.addrs.size()], ms(hc.timeout),
+                                std::move(done));
+  }
+}
+
+void UpstreamPool::record_check(std::size_t index, bool ok, std::string_view why) {
+  UpstreamPeer& p = peers_[index];
+  p.probing = false;
+  const HealthCheckConfig& hc = config_.health_check;
+  if (ok) {
+    p.check_fails = 0;
+    if (p.check_down && ++p.check_oks >= hc.rise) {
+      p.check_down = false;
+      p.check_oks = 0;
+      WSGATE_LOG(info, "upstream '" << config_.name << "' server " << p.name
+                                    << ": health check passed, back in rotation");
+    }
+    return;
+  }
+  p.check_oks = 0;
+  if (!p.check_down && ++p.check_fails >= hc.fall) {
+    p.check_down = true;
+    WSGATE_LOG(warn, "upstream '" << config_.name << "' server " << p.name
+                                  << ": health check failed " << p.check_fails << " time(s) ("
+                                  << why << "), out of rotation");
+  }
 }
 
 void UpstreamPool::refresh_names() {
@@ -281,7 +405,7 @@ void UpstreamPool::refresh_names() {
 }
 
 bool UpstreamPool::up(const UpstreamPeer& p, std::uint64_t now) const noexcept {
-  return (!p.addrs.empty() || !p.unix_path.empty()) &&
+  return (!p.addrs.empty() || !p.unix_path.empty()) && !p.check_down &&
          (p.down_until_ms == 0 || now >= p.down_until_ms);
 }
 

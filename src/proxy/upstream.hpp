@@ -16,7 +16,10 @@
 //                client keeps its server across workers and restarts, and when a server goes
 //                down only its own clients move.
 // Passive health: a connect that fails counts against its server; max_fails failures within
-// fail_timeout take it out for fail_timeout, after which it is tried again. A pool whose
+// fail_timeout take it out for fail_timeout, after which it is tried again. Active health
+// (health_check): every interval each worker connects to each server (tcp), or also sends
+// "GET path" and reads the status line (http: 2xx is good), within timeout; `fall` failed checks
+// in a row take the server out until `rise` good ones in a row bring it back. A pool whose
 // servers are all out fails at once (the caller answers 502) instead of waiting.
 // Names are resolved when the configuration loads (Runtime::build) and re-resolved by each
 // worker every resolve_interval; a failed re-resolution keeps the last good addresses.
@@ -29,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -67,6 +71,11 @@ struct UpstreamPeer {
   unsigned fails = 0;        ///< within the current fail window
   std::uint64_t fail_window_start_ms = 0;
   std::uint64_t down_until_ms = 0;  ///< out of rotation until then (0 = up)
+  // Active health checks (health_check in the config).
+  bool check_down = false;   ///< failed `fall` checks in a row: out until `rise` good ones
+  bool probing = false;      ///< a check is in flight
+  unsigned check_fails = 0;  ///< consecutive failed checks
+  unsigned check_oks = 0;    ///< consecutive good checks while check_down
 };
 
 class UpstreamPool;
@@ -110,10 +119,13 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
-  /// Starts periodic re-resolution of named servers (if resolve_interval > 0).
+  /// Starts periodic re-resolution of named servers (if resolve_interval > 0) and active health
+  /// checks (if configured; the first round runs at once).
   void start();
-  /// Stops it (server shutdown).
+  /// Stops both (server shutdown, or a reload replaced this pool).
   void stop() noexcept;
+  /// The outcome of an active check of peers()[index] (health probes call it).
+  void record_check(std::size_t index, bool ok, std::string_view why);
 
   /// The server for a new connection from `client`, among those up and not in `tried`; null
   /// when there is none. Pure selection: counts nothing.
@@ -139,6 +151,8 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
   class Connect;
   void on_timer(net::Timer& t) noexcept override;
   void refresh_names();
+  void check_all();
+  void probe(std::size_t index);
   bool up(const UpstreamPeer& p, std::uint64_t now) const noexcept;
 
   net::Loop* loop_;
@@ -146,7 +160,9 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
   std::vector<UpstreamPeer> peers_;
   std::size_t rr_cursor_ = 0;  // least_conn tie-breaking
   net::Timer resolve_timer_{*this};
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for resolver callbacks
+  net::Timer health_timer_{*this};
+  bool stopped_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for resolver and check callbacks
 };
 
 /// One worker's pools for one loaded configuration.

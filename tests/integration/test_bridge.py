@@ -402,3 +402,65 @@ def test_backend_that_stops_reading_bounds_memory(wsgate, backend):
     assert sent < 64 * MiB, "wsgate kept reading from the client although the backend stalled"
     if not SANITIZED:
         assert growth < 16 * 1024, f"RSS grew by {growth} KiB"
+
+
+def test_active_tcp_check_keeps_clients_off_a_dead_server(wsgate, backend):
+    live = backend("echo")
+    routes, ups = bridge_to(f"127.0.0.1:{free_port()}", live.address,
+                            upstream={"health_check": {"type": "tcp", "interval": "200ms",
+                                                       "timeout": "500ms", "fall": 1}})
+    srv = wsgate(routes, upstreams=ups)
+    srv.wait_log(r"health check failed 1 time\(s\) \(.*\), out of rotation")
+    srv.wait_log(r"health check failed 1 time\(s\) \(.*\), out of rotation",
+                 start=srv.log().index("out of rotation") + 1)  # both workers
+
+    async def go():
+        for i in range(6):
+            async with connect(srv) as ws:
+                await ws.send(b"%d" % i)
+                assert await read_bytes(ws, 1) == b"%d" % i
+    run(go())
+    assert live.accepted >= 6
+    assert "connect failed" not in srv.log(), "a client was sent to the dead server"
+
+
+def test_active_http_check_follows_the_status(wsgate):
+    import http.server
+    import threading
+
+    state = {"status": 503}
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(state["status"] if self.path == "/healthz" else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        routes, ups = bridge_to(f"127.0.0.1:{httpd.server_address[1]}",
+                                upstream={"health_check": {"type": "http", "path": "/healthz",
+                                                           "interval": "200ms", "fall": 1,
+                                                           "rise": 2}})
+        srv = wsgate(routes, server={"workers": 1}, upstreams=ups)
+        srv.wait_log(r"health check failed 1 time\(s\) \(status 503\)")
+
+        async def status_of_upgrade():
+            try:
+                async with connect(srv) as ws:
+                    await ws.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    got = await ws.recv()
+                    return got.split(b"\r\n", 1)[0].decode()
+            except InvalidStatusCode as e:
+                return e.status_code
+        assert run(status_of_upgrade()) == 502  # the only server is out: 502 at once
+        state["status"] = 200
+        srv.wait_log(r"health check passed, back in rotation")
+        assert run(status_of_upgrade()) == "HTTP/1.0 200 OK"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -175,6 +175,7 @@ TEST_CASE("config: static and upstream defaults", "[proxy][config]") {
   CHECK(u.max_fails == 1);
   CHECK(u.fail_timeout == Millis(10000));
   CHECK(u.resolve_interval == Millis(30000));
+  CHECK(u.health_check.type == HealthCheckConfig::Type::none);
 }
 
 TEST_CASE("config: bridge defaults", "[proxy][config]") {
@@ -366,6 +367,22 @@ TEST_CASE("config: every key takes a set value", "[proxy][config]") {
          const auto& s = c.upstreams.at("app").servers;
          return s.size() == 2 && s[0].unix_path == "/run/app.sock" && s[0].host.empty() &&
                 s[0].port == 0 && s[1].unix_path.empty();
+       }},
+      {Where::upstream,
+       "health_check = { type = \"http\", path = \"/healthz\", interval = \"1s\", timeout = 1, "
+       "fall = 3, rise = 2 }",
+       [](auto& c) {
+         const auto& h = c.upstreams.at("app").health_check;
+         return h.type == HealthCheckConfig::Type::http && h.path == "/healthz" &&
+                h.interval == Millis(1000) && h.timeout == Millis(1000) && h.fall == 3 &&
+                h.rise == 2;
+       }},
+      {Where::upstream, "health_check = { type = \"tcp\" }",
+       [](auto& c) {
+         const auto& h = c.upstreams.at("app").health_check;
+         return h.type == HealthCheckConfig::Type::tcp && h.path == "/" &&
+                h.interval == Millis(5000) && h.timeout == Millis(2000) && h.fall == 2 &&
+                h.rise == 1;
        }},
       {Where::upstream, "connect_timeout = \"250ms\"",
        [](auto& c) { return c.upstreams.at("app").connect_timeout == Millis(250); }},
@@ -580,6 +597,16 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
        "upstream server 'bad_host!:80': 'bad_host!' is not a host name or address"},
       {Where::upstream, "servers = [\"1.2.3.999:80\"]", "\"",
        "upstream server '1.2.3.999:80': '1.2.3.999' is not a host name or address"},
+      {Where::upstream, "health_check = { type = \"udp\" }", "\"udp\"",
+       "'type' must be \"tcp\" or \"http\"; got 'udp'"},
+      {Where::upstream, "health_check = { path = \"/x\" }", "{",
+       "'health_check' needs a 'type' (\"tcp\" or \"http\")"},
+      {Where::upstream, "health_check = { type = \"http\", path = \"x y\" }", "\"x y\"",
+       "'path' must start with '/' and hold no spaces or controls"},
+      {Where::upstream, "health_check = { type = \"tcp\", fal = 1 }", "fal",
+       "unknown key 'fal' in health_check; did you mean 'fall'?"},
+      {Where::upstream, "health_check = true", "true",
+       "'health_check' must be a table ({ type = \"tcp\", ... }), not a boolean"},
       {Where::upstream, "servers = [\"unix:run/app.sock\"]", "\"",
        "upstream server 'unix:run/app.sock': a unix socket path must be absolute"},
       {Where::upstream, "servers = [\"a:1\", \"a:1\"]", "\"a:1\"]",
