@@ -13,6 +13,7 @@ building and parsing, an HTTP/1.1 response reader), so protocol violations can b
 Environment (ctest sets both): WSGATE_BIN = the wsgate binary, WSGATE_SOURCE_DIR = repo root.
 """
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -24,6 +25,7 @@ import subprocess
 import time
 
 import pytest
+import websockets
 
 WSGATE_BIN = os.environ.get("WSGATE_BIN")
 SOURCE_DIR = os.environ.get("WSGATE_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(
@@ -41,6 +43,21 @@ WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+
+
+def run_async(coro, timeout=30):
+    """Runs a client coroutine to completion, failing it after `timeout` seconds."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def ws_connect(srv, path, **kw):
+    """A Python `websockets` client connection to `path` on `srv`: no client pings (the tests
+    control every frame), 32 MiB messages, bounded open and close handshakes."""
+    kw.setdefault("ping_interval", None)
+    kw.setdefault("open_timeout", 10)
+    kw.setdefault("close_timeout", 5)
+    kw.setdefault("max_size", 32 << 20)
+    return websockets.connect(srv.ws_url(path), **kw)
 
 
 def _require_binary():

@@ -13,25 +13,20 @@ import os
 import time
 
 import pytest
-import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatusCode
 
 from backends import TcpBackend
-from conftest import SANITIZED, free_port
+from conftest import SANITIZED, free_port, run_async, ws_connect
 
 MiB = 1 << 20
 
 
 def run(coro, timeout=60):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
+    return run_async(coro, timeout)
 
 
 def connect(srv, path="/tcp", **kw):
-    kw.setdefault("ping_interval", None)
-    kw.setdefault("open_timeout", 10)
-    kw.setdefault("close_timeout", 5)
-    kw.setdefault("max_size", 32 * MiB)
-    return websockets.connect(srv.ws_url(path), **kw)
+    return ws_connect(srv, path, **kw)
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ import socket
 import time
 
 import pytest
-import websockets
 from websockets.exceptions import InvalidStatusCode
 from websockets.frames import Close
 
 from conftest import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, close_frame, frame, read_close,
-                      read_frame, read_message, ws_handshake)
+                      read_frame, read_message, run_async, ws_connect, ws_handshake)
 
 ECHO = {"path": "/echo", "kind": "echo", "max_message_size": "32m", "max_frame_size": "32m"}
 
@@ -27,16 +26,11 @@ CLIENT_CLOSE_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012
                       3000, 4999]
 
 
-def run(coro, timeout=30):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
+run = run_async
 
 
 def connect(srv, path="/echo", **kw):
-    kw.setdefault("ping_interval", None)
-    kw.setdefault("open_timeout", 5)
-    kw.setdefault("close_timeout", 5)
-    kw.setdefault("max_size", 32 * MiB)
-    return websockets.connect(srv.ws_url(path), **kw)
+    return ws_connect(srv, path, **kw)
 
 
 def payload_of(size, text):
