@@ -116,6 +116,7 @@ std::string AccessLog::format(const AccessRecord& r) const {
       append_json_field(out, "ws_messages_in", r.ws_messages_in);
       append_json_field(out, "ws_messages_out", r.ws_messages_out);
     }
+    if (!r.upstream.empty()) append_json_field(out, "upstream", r.upstream);
     out.append("}\n");
     return out;
   }
@@ -140,6 +141,10 @@ std::string AccessLog::format(const AccessRecord& r) const {
     out.append(" tx=").append(std::to_string(r.bytes_out));
     out.append(" msgs_in=").append(std::to_string(r.ws_messages_in));
     out.append(" msgs_out=").append(std::to_string(r.ws_messages_out));
+  }
+  if (!r.upstream.empty()) {
+    out.append(" upstream=");
+    append_quoted_combined(out, r.upstream);
   }
   out.push_back('\n');
   return out;

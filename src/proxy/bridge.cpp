@@ -251,7 +251,7 @@ class BridgeTask final : public WsUpgradeTask {
   // A token target "host:port": resolved now (names too), then a one-server pool.
   void connect_target(net::Loop& loop, const RouteConfig& route, UpstreamServerConfig srv) {
     UpstreamConfig u;
-    u.name = what_;
+    u.name = "targets";  // logs say "upstream 'targets' server HOST:PORT"
     u.connect_timeout = route.bridge.connect_timeout;
     u.max_fails = 0;  // a per-connection pool has nothing to remember
     u.resolve_interval = Millis(0);
@@ -285,6 +285,7 @@ class BridgeTask final : public WsUpgradeTask {
     }
     WsAccept a;
     a.subprotocol = subprotocol_;
+    a.upstream = r->access_name();
     a.handler = std::make_unique<BridgeHandler>(std::move(*r), subprotocol_ == "base64", text_);
     auto done = complete_;  // this task is destroyed inside the call
     done(std::move(a));

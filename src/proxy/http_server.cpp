@@ -529,6 +529,7 @@ void HttpConnection::start_websocket(MutableByteView early) {
   info.user_agent = std::string(head_.headers.get("User-Agent").value_or(""));
   info.referer = std::string(head_.headers.get("Referer").value_or(""));
   info.subprotocol = up->accept.subprotocol;
+  info.upstream = std::move(up->accept.upstream);
   info.started_wall = started_wall_;
   info.started_ms = started_ms_;
   const RouteConfig& route = *route_;

@@ -62,6 +62,7 @@ struct WsAccept {
   int status = 0;      ///< refusal status (e.g. 401, 403, 404, 502, 503) when handler is null
   std::string detail;  ///< refusal reason for the body and the log
   std::unique_ptr<WsUpgradeTask> pending;  ///< set: the decision comes later
+  std::string upstream;  ///< the backend chosen, for the access log ("upstream/address")
 };
 
 class Service {

@@ -130,6 +130,11 @@ std::string UpstreamLease::describe() const {
   return "upstream '" + pool_->config().name + "' server " + peer_->name;
 }
 
+std::string UpstreamLease::access_name() const {
+  if (peer_ == nullptr) return {};
+  return pool_->config().name + "/" + peer_->name;
+}
+
 // --- connect with failover -------------------------------------------------------------------
 
 // Owned by the caller (through PendingConnect) and by the callback of the connect in flight

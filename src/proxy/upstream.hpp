@@ -94,8 +94,10 @@ class UpstreamLease {
   UpstreamLease& operator=(const UpstreamLease&) = delete;
 
   net::TcpConnection* connection() const noexcept { return conn_; }
-  /// "upstream-name server-name", for logs.
+  /// "upstream 'NAME' server SERVER", for the error log.
   std::string describe() const;
+  /// "NAME/SERVER" (the server as written in `servers`), for the access log.
+  std::string access_name() const;
 
  private:
   std::shared_ptr<UpstreamPool> pool_;

@@ -298,6 +298,7 @@ void WsSession::finish(proto::CloseCode code, std::string_view reason) {
     rec.ws_close = static_cast<int>(code);
     rec.ws_messages_in = messages_in_;
     rec.ws_messages_out = messages_out_;
+    rec.upstream = info_.upstream;
     access_log_->write(rec);
   }
 }

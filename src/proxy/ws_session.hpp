@@ -78,6 +78,7 @@ struct WsSessionInfo {
   std::string user_agent;  ///< for the access log
   std::string referer;     ///< for the access log
   std::optional<std::string> subprotocol;
+  std::string upstream;           ///< the backend, for the access log ("" = none)
   std::int64_t started_wall = 0;  ///< seconds since the epoch
   std::uint64_t started_ms = 0;   ///< loop time, for the duration
 };

@@ -9,7 +9,9 @@ memory against a backend that stops reading."""
 import asyncio
 import base64
 import hashlib
+import json
 import os
+import re
 import time
 
 import pytest
@@ -74,7 +76,8 @@ def test_binary_round_trip_through_tcp_echo(wsgate, backend):
                 await ws.send(data)
                 assert await read_bytes(ws, size) == data
     run(go())
-    srv.wait_log(r'"GET /tcp HTTP/1.1" 101 .*ws_close=1000')
+    srv.wait_log(r'"GET /tcp HTTP/1.1" 101 .*ws_close=1000 .* upstream="be/' +
+                 re.escape(be.address) + '"')
 
 
 def test_no_subprotocol_means_binary_and_text_bytes_are_forwarded(wsgate, backend):
@@ -350,6 +353,23 @@ def test_token_targets_inline_query_and_path(wsgate, backend):
                     pass
             assert e.value.status_code == status
     run(go())
+
+
+def test_json_access_log_names_the_backend(wsgate, backend):
+    be = backend("echo")
+    route = {"path": "/vnc", "kind": "bridge", "targets": {"t1": be.address}}
+    srv = wsgate([route], server={"access_log_format": "json"})
+
+    async def go():
+        async with connect(srv, "/vnc/t1") as ws:
+            await ws.send(b"abc")
+            assert await read_bytes(ws, 3) == b"abc"
+    run(go())
+    line = srv.wait_log(r'\{"time".*"ws_close".*\}').group(0)
+    rec = json.loads(line)
+    assert rec["status"] == 101 and rec["ws_close"] == 1000
+    assert rec["upstream"] == f"targets/{be.address}"
+    assert rec["route"] == "/vnc" and rec["ws_messages_in"] == 1
 
 
 def test_targets_file_is_reread_when_it_changes(wsgate, backend, tmp_path):
