@@ -95,6 +95,7 @@ class UvTcpConnection final : public TcpConnection,
   void install(std::unique_ptr<ConnectionHandler> h);
   void send(Bytes bytes);
   void send(SharedBytes bytes, std::size_t offset);
+  void send_copy(ByteView bytes);
   void start_reading() noexcept;
   void stop_reading() noexcept;
   void half_close() noexcept;
@@ -255,6 +256,18 @@ void UvTcpConnection::send(Bytes bytes) {
   auto* r = new WriteReq;
   r->owned = std::move(bytes);
   queue(r, r->owned.data() + done, r->owned.size() - done);
+}
+
+void UvTcpConnection::send_copy(ByteView bytes) {
+  if (closing_ || tx_shutdown_ || tx_error_ || bytes.empty()) return;
+  std::size_t done = 0;
+  if (tx_bytes_ == 0) {
+    done = try_write(bytes.data(), bytes.size());
+    if (done == bytes.size() || tx_error_) return;
+  }
+  auto* r = new WriteReq;
+  r->owned.assign(bytes.begin() + static_cast<std::ptrdiff_t>(done), bytes.end());
+  queue(r, r->owned.data(), r->owned.size());
 }
 
 void UvTcpConnection::send(SharedBytes bytes, std::size_t offset) {
@@ -543,6 +556,10 @@ ConnectionHandler* TcpConnection::handler() const noexcept {
 
 void TcpConnection::write(Bytes bytes) {
   impl(this)->send(std::move(bytes));
+}
+
+void TcpConnection::write_copy(ByteView bytes) {
+  impl(this)->send_copy(bytes);
 }
 
 void TcpConnection::write(SharedBytes bytes, std::size_t offset) {

@@ -70,6 +70,9 @@ class TcpConnection {
   /// Never calls the handler from inside: a write error is reported by on_error from the loop
   /// (within one timer tick, TimerWheel::kTickMs).
   void write(Bytes bytes);
+  /// Same for bytes the caller keeps (a view into a read buffer): written straight from the
+  /// view when the kernel takes them; only the rest is copied into the queue.
+  void write_copy(ByteView bytes);
   /// Same, sharing immutable bytes (from `offset`): no copy per connection.
   void write(SharedBytes bytes, std::size_t offset = 0);
   /// Bytes queued and not yet confirmed written.

@@ -138,14 +138,14 @@ class BridgeHandler final : public WsHandler {
         if (!proto::base64_decode(as_chars(payload), raw)) {
           return s.close(proto::CloseCode::invalid_payload, "text message is not base64");
         }
-        to_backend(s, std::move(raw));
+        to_backend(s, raw);
         return;
       }
       if (text_ == BridgeText::reject) {
         return s.close(proto::CloseCode::unsupported_data, "text messages are not accepted");
       }
     }
-    to_backend(s, Bytes(payload.begin(), payload.end()));
+    to_backend(s, payload);  // unmasked in place: written from the read buffer
   }
 
   void on_close(WsSession&, proto::CloseCode, std::string_view) override {
@@ -190,9 +190,9 @@ class BridgeHandler final : public WsHandler {
   }
 
  private:
-  void to_backend(WsSession& s, Bytes bytes) {
+  void to_backend(WsSession& s, ByteView bytes) {
     if (bytes.empty()) return;
-    up_->write(std::move(bytes));
+    up_->write_copy(bytes);
     if (up_->above_high_watermark()) s.pause_reading();
   }
 

@@ -2,10 +2,13 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -668,4 +671,92 @@ TEST_CASE("listener reports EADDRINUSE without SO_REUSEPORT, shares the port wit
   (*second)->close();
   loop->request_stop();
   REQUIRE(loop->run() == 0);
+}
+
+TEST_CASE("tcp write_copy copies only what the kernel did not take, in order", "[net][tcp]") {
+  auto loop = Loop::create();
+  Watchdog dog(*loop, 4500);
+  constexpr std::size_t kSize = 8u << 20;
+  const Bytes data = pattern(kSize);
+  Bytes scratch = data;  // the caller's buffer: overwritten right after write_copy returns
+  Stats server, client;
+  TcpConnection* server_conn = nullptr;
+  TcpConnection* client_conn = nullptr;
+  Listener* l = nullptr;
+  std::size_t buffered_after_write = 0;
+  client.on_read = [&](TcpConnection&, MutableByteView) {
+    if (client.received.size() < kSize + 3) return;
+    server_conn->close();
+    client_conn->close();
+    l->close();
+    loop->request_stop();
+  };
+  OnAccept acc;
+  acc.fn = [&](TcpConnection& c) {
+    server_conn = &c;
+    attach(c, server);
+    c.write_copy(scratch);
+    std::fill(scratch.begin(), scratch.end(), std::byte{0});
+    c.write_copy(as_bytes("end"));  // queued behind, never overtaking
+    buffered_after_write = c.buffered_bytes();
+  };
+  l = listen_on(*loop, acc);
+  After resume([&] { client_conn->resume_reading(); });
+  connect_to(*loop, l->address(), [&](TcpConnection& c) {
+    client_conn = &c;
+    attach(c, client);
+    c.pause_reading();
+    resume.arm(*loop, 200);
+  });
+  REQUIRE(loop->run() == 0);
+  CHECK_FALSE(dog.fired);
+  CHECK(buffered_after_write > 0);  // the kernel did not take 8 MiB at once: part was queued
+  REQUIRE(client.received.size() == kSize + 3);
+  CHECK(Bytes(client.received.begin(), client.received.begin() + kSize) == data);
+  CHECK(as_chars(ByteView(client.received).subspan(kSize)) == "end");
+  CHECK(TcpConnection::live_count() == 0);
+}
+
+TEST_CASE("tcp connect_unix reaches a Unix socket and reports a missing one", "[net][tcp]") {
+  const std::string path = "/tmp/wsgate-test-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+
+  auto loop = Loop::create();
+  Watchdog dog(*loop, 4500);
+  int connected = 0, failed = 0;
+  std::error_code missing_error;
+  TcpConnection::connect_unix(*loop, path, 2000, [&](Result<TcpConnection*> r) {
+    if (!r) {
+      FAIL_CHECK("connect_unix failed: " << r.error().message());
+      return;
+    }
+    ++connected;
+    (*r)->write(to_bytes("hi"));
+    (*r)->close();
+  });
+  TcpConnection::connect_unix(*loop, path + ".missing", 2000, [&](Result<TcpConnection*> r) {
+    ++failed;
+    missing_error = r.error();
+  });
+  loop->request_stop();
+  REQUIRE(loop->run() == 0);
+  CHECK_FALSE(dog.fired);
+  CHECK(connected == 1);
+  CHECK(failed == 1);
+  CHECK(missing_error == std::errc::no_such_file_or_directory);
+  const int peer = ::accept(fd, nullptr, nullptr);
+  REQUIRE(peer >= 0);
+  char buf[8] = {};
+  CHECK(::recv(peer, buf, sizeof buf, 0) == 2);
+  CHECK(std::string(buf, 2) == "hi");
+  ::close(peer);
+  ::close(fd);
+  ::unlink(path.c_str());
 }
