@@ -96,6 +96,7 @@ class UvTcpConnection final : public TcpConnection,
   void send(Bytes bytes);
   void send(SharedBytes bytes, std::size_t offset);
   void send_copy(ByteView bytes);
+  std::size_t send_direct(ByteView b) noexcept;
   void start_reading() noexcept;
   void stop_reading() noexcept;
   void half_close() noexcept;
@@ -245,44 +246,40 @@ void UvTcpConnection::queue(WriteReq* r, const std::byte* p, std::size_t n) noex
   if (tx_bytes_ >= tx_high_) tx_above_ = true;
 }
 
+// The first step of every send: write directly when nothing is queued (while a request is
+// queued, tx_bytes_ > 0, writing directly would overtake it). Returns how many bytes of `b` are
+// dealt with; b.size() when nothing is left to queue (all written, closing, or an error).
+std::size_t UvTcpConnection::send_direct(ByteView b) noexcept {
+  if (closing_ || tx_shutdown_ || tx_error_ || b.empty()) return b.size();
+  if (tx_bytes_ != 0) return 0;
+  const std::size_t done = try_write(b.data(), b.size());
+  return tx_error_ ? b.size() : done;
+}
+
 void UvTcpConnection::send(Bytes bytes) {
-  if (closing_ || tx_shutdown_ || tx_error_ || bytes.empty()) return;
-  std::size_t done = 0;
-  // While a request is queued (tx_bytes_ > 0), writing directly would overtake it.
-  if (tx_bytes_ == 0) {
-    done = try_write(bytes.data(), bytes.size());
-    if (done == bytes.size() || tx_error_) return;
-  }
+  const std::size_t done = send_direct(bytes);
+  if (done == bytes.size()) return;
   auto* r = new WriteReq;
-  r->owned = std::move(bytes);
+  r->owned = std::move(bytes);  // no copy: the request keeps the caller's buffer
   queue(r, r->owned.data() + done, r->owned.size() - done);
 }
 
 void UvTcpConnection::send_copy(ByteView bytes) {
-  if (closing_ || tx_shutdown_ || tx_error_ || bytes.empty()) return;
-  std::size_t done = 0;
-  if (tx_bytes_ == 0) {
-    done = try_write(bytes.data(), bytes.size());
-    if (done == bytes.size() || tx_error_) return;
-  }
+  const std::size_t done = send_direct(bytes);
+  if (done == bytes.size()) return;
   auto* r = new WriteReq;
   r->owned.assign(bytes.begin() + static_cast<std::ptrdiff_t>(done), bytes.end());
   queue(r, r->owned.data(), r->owned.size());
 }
 
 void UvTcpConnection::send(SharedBytes bytes, std::size_t offset) {
-  if (closing_ || tx_shutdown_ || tx_error_ || !bytes || offset >= bytes->size()) return;
-  const std::byte* p = bytes->data() + offset;
-  std::size_t n = bytes->size() - offset;
-  if (tx_bytes_ == 0) {
-    const std::size_t done = try_write(p, n);
-    if (done == n || tx_error_) return;
-    p += done;
-    n -= done;
-  }
+  if (!bytes || offset >= bytes->size()) return;
+  const ByteView view = ByteView(*bytes).subspan(offset);
+  const std::size_t done = send_direct(view);
+  if (done == view.size()) return;
   auto* r = new WriteReq;
   r->shared = std::move(bytes);
-  queue(r, p, n);
+  queue(r, view.data() + done, view.size() - done);
 }
 
 void UvTcpConnection::on_write(uv_write_t* req, int status) noexcept {
