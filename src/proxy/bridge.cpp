@@ -180,6 +180,7 @@ class BridgeHandler final : public WsHandler {
   void backend_error(std::error_code ec) {
     WSGATE_LOG(info, "bridge " << lease_.describe() << ": backend connection failed: "
                                << ec.message() << "; closing 1011");
+    if (side_ != nullptr) side_->detach();
     side_ = nullptr;
     up_ = nullptr;  // the connection closes itself after on_error
     if (session_ != nullptr) session_->close(proto::CloseCode::internal_error, "backend failed");
