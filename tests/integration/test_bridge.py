@@ -479,3 +479,22 @@ def test_active_http_check_follows_the_status(wsgate):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_upstream_names_resolve_and_every_address_is_tried(wsgate, backend):
+    # "localhost" may resolve to ::1 before 127.0.0.1; the backend listens on 127.0.0.1 only, so
+    # a connect to ::1 must fall through to the next address of the same server. Re-resolution
+    # runs every 200 ms meanwhile and must keep the pool working.
+    be = backend("echo")
+    routes, ups = bridge_to(f"localhost:{be.port}", upstream={"resolve_interval": "200ms"})
+    srv = wsgate(routes, upstreams=ups)
+
+    async def go():
+        for i in range(5):
+            async with connect(srv) as ws:
+                await ws.send(b"n%d" % i)
+                assert await read_bytes(ws, 2) == b"n%d" % i
+            await asyncio.sleep(0.15)
+    run(go())
+    assert be.accepted == 5
+    assert "out for" not in srv.log(), "a server was marked down although one address worked"
