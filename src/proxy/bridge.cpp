@@ -11,6 +11,7 @@
 #include "base/log.hpp"
 #include "net/resolver.hpp"
 #include "proto/base64.hpp"
+#include "proxy/relay_side.hpp"
 #include "proxy/router.hpp"
 #include "proxy/upstream.hpp"
 #include "proxy/ws_session.hpp"
@@ -97,29 +98,11 @@ class TargetTable {
 
 // --- the session ---------------------------------------------------------------------------------
 
-class BridgeHandler;
-
-// The backend connection's handler: forwards to the bridge while it is attached.
-class BackendSide final : public net::ConnectionHandler {
- public:
-  explicit BackendSide(BridgeHandler* owner) : owner_(owner) {}
-  void detach() noexcept { owner_ = nullptr; }
-  void on_read(MutableByteView data) override;
-  void on_eof() override;
-  void on_error(std::error_code ec) override;
-  void on_drain() override;
-
- private:
-  BridgeHandler* owner_;
-};
-
 class BridgeHandler final : public WsHandler {
  public:
   BridgeHandler(UpstreamLease lease, bool base64, BridgeText text)
       : lease_(std::move(lease)), up_(lease_.connection()), base64_(base64), text_(text) {
-    auto side = std::make_unique<BackendSide>(this);
-    side_ = side.get();
-    up_->set_handler(std::move(side));
+    side_ = attach_relay(*up_, this);
     up_->pause_reading();  // until the 101 is out: a VNC server speaks first
   }
 
@@ -157,8 +140,8 @@ class BridgeHandler final : public WsHandler {
     if (up_ != nullptr && !backend_eof_) up_->resume_reading();
   }
 
-  // --- from BackendSide ---
-  void backend_data(MutableByteView data) {
+  // --- from the backend connection (RelaySide) ---
+  void upstream_read(MutableByteView data) {
     if (session_ == nullptr || !session_->is_open()) return;
     if (base64_) {
       std::string text;
@@ -170,14 +153,14 @@ class BridgeHandler final : public WsHandler {
     if (session_ != nullptr && session_->backpressured() && up_ != nullptr) up_->pause_reading();
   }
 
-  void backend_eof() {
+  void upstream_eof() {
     backend_eof_ = true;
     WSGATE_LOG(debug, "bridge " << lease_.describe() << ": backend closed the connection");
     drop_backend(true);
     if (session_ != nullptr) session_->close(proto::CloseCode::normal, "backend closed");
   }
 
-  void backend_error(std::error_code ec) {
+  void upstream_error(std::error_code ec) {
     WSGATE_LOG(info, "bridge " << lease_.describe() << ": backend connection failed: "
                                << ec.message() << "; closing 1011");
     if (side_ != nullptr) side_->detach();
@@ -186,7 +169,7 @@ class BridgeHandler final : public WsHandler {
     if (session_ != nullptr) session_->close(proto::CloseCode::internal_error, "backend failed");
   }
 
-  void backend_drain() {
+  void upstream_drain() {
     if (session_ != nullptr) session_->resume_reading();
   }
 
@@ -212,26 +195,13 @@ class BridgeHandler final : public WsHandler {
   }
 
   UpstreamLease lease_;
-  net::TcpConnection* up_;        // null once closed or failed
-  BackendSide* side_ = nullptr;   // owned by up_
-  WsSession* session_ = nullptr;  // between on_open and on_close
+  net::TcpConnection* up_;                    // null once closed or failed
+  RelaySide<BridgeHandler>* side_ = nullptr;  // owned by up_
+  WsSession* session_ = nullptr;              // between on_open and on_close
   bool base64_;
   BridgeText text_;
   bool backend_eof_ = false;
 };
-
-void BackendSide::on_read(MutableByteView data) {
-  if (owner_ != nullptr) owner_->backend_data(data);
-}
-void BackendSide::on_eof() {
-  if (owner_ != nullptr) owner_->backend_eof();
-}
-void BackendSide::on_error(std::error_code ec) {
-  if (owner_ != nullptr) owner_->backend_error(ec);
-}
-void BackendSide::on_drain() {
-  if (owner_ != nullptr) owner_->backend_drain();
-}
 
 // --- the upgrade ---------------------------------------------------------------------------------
 
@@ -325,15 +295,14 @@ class BridgeService final : public Service {
       a.detail = "none of the offered subprotocols is served here";
       return a;
     }
-    if (!route.bridge.upstream.empty()) {
-      auto pool = ctx.upstreams.find(route.bridge.upstream);
+    if (!route.upstream.empty()) {
+      auto pool = ctx.upstreams.find(route.upstream);
       if (!pool) {  // cannot happen for a validated config
         a.status = 500;
         a.detail = "upstream not available";
         return a;
       }
-      auto task =
-          std::make_unique<BridgeTask>(ctx, sub, "upstream '" + route.bridge.upstream + "'");
+      auto task = std::make_unique<BridgeTask>(ctx, sub, "upstream '" + route.upstream + "'");
       task->connect(pool);
       a.pending = std::move(task);
       return a;

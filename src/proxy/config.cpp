@@ -28,7 +28,10 @@ using namespace config_detail;
 constexpr unsigned kKindEcho = 1u << static_cast<unsigned>(RouteKind::echo);
 constexpr unsigned kKindStatic = 1u << static_cast<unsigned>(RouteKind::static_files);
 constexpr unsigned kKindBridge = 1u << static_cast<unsigned>(RouteKind::bridge);
-constexpr unsigned kWsKinds = kKindEcho | kKindBridge;
+constexpr unsigned kKindProxy = 1u << static_cast<unsigned>(RouteKind::proxy);
+constexpr unsigned kWsKinds = kKindEcho | kKindBridge | kKindProxy;
+// Keys of the WebSocket handshake and handler that a proxy route leaves to its upstream.
+constexpr unsigned kWsServedKinds = kKindEcho | kKindBridge;
 
 void read_log_path(Ctx& c, const toml::node& n, std::string_view key, std::string& out,
                    bool allow_off) {
@@ -155,11 +158,43 @@ const KeySpec<RouteConfig> kRouteKeys[] = {
     {"upstream",
      [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
        // Whether the upstream exists is checked once every section is read.
-       if (read_string(c, n, k, r.bridge.upstream) && r.bridge.upstream.empty()) {
+       if (read_string(c, n, k, r.upstream) && r.upstream.empty()) {
          c.error(n, "'upstream' must name an [upstream.NAME] table");
        }
      },
-     kKindBridge},
+     kKindBridge | kKindProxy},
+    {"upstream_host",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       const bool ok = !v.empty() && std::all_of(v.begin(), v.end(), [](char ch) {
+         return ch > ' ' && ch != 0x7f && ch != ',' && ch != '/';
+       });
+       if (!ok) return c.error(n, quote(k) + " must be a host name (with an optional :port)");
+       r.proxy.upstream_host = v;
+     },
+     kKindProxy},
+    {"passthrough",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_bool(c, n, k, r.proxy.passthrough);
+     },
+     kKindProxy},
+    {"response_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_duration(c, n, k, true, r.proxy.response_timeout);
+     },
+     kKindProxy},
+    {"read_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_duration(c, n, k, true, r.proxy.read_timeout);
+     },
+     kKindProxy},
+    {"max_body_size",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::uint64_t v = 0;
+       if (read_size(c, n, k, 0, kTiB, v)) r.proxy.max_body_size = v;
+     },
+     kKindProxy},
     {"targets",
      [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
        if (!n.is_table()) return type_error(c, n, k, "a table of token = \"host:port\"");
@@ -252,7 +287,7 @@ const KeySpec<RouteConfig> kRouteKeys[] = {
      [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
        read_duration(c, n, k, false, r.ws.interval);
      },
-     kWsKinds},
+     kWsServedKinds},
     {"origins",
      [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
        std::vector<const toml::node*> nodes;
@@ -285,12 +320,12 @@ const KeySpec<RouteConfig> kRouteKeys[] = {
          }
        }
      },
-     kWsKinds},
+     kWsServedKinds},
     {"require_subprotocol",
      [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
        read_bool(c, n, k, r.ws.require_subprotocol);
      },
-     kWsKinds},
+     kWsServedKinds},
     {"max_backpressure",
      [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
        read_size(c, n, k, 1, kGiB, r.ws.max_backpressure);
@@ -445,6 +480,15 @@ const KeySpec<UpstreamConfig> kUpstreamKeys[] = {
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
        read_duration(c, n, k, false, u.resolve_interval);
      }},
+    {"keepalive",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 0, 10000, v)) u.keepalive = static_cast<unsigned>(v);
+     }},
+    {"keepalive_timeout",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       read_duration(c, n, k, true, u.keepalive_timeout);
+     }},
     {"health_check",
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
        if (!n.is_table()) return type_error(c, n, k, "a table ({ type = \"tcp\", ... })");
@@ -457,14 +501,15 @@ const KeySpec<UpstreamConfig> kUpstreamKeys[] = {
 
 // --- sections ---------------------------------------------------------------------------------
 
-constexpr std::string_view kAvailableKinds[] = {"echo", "static", "bridge"};
-constexpr std::string_view kFutureKinds[] = {"proxy", "chat", "broker"};
+constexpr std::string_view kAvailableKinds[] = {"echo", "static", "bridge", "proxy"};
+constexpr std::string_view kFutureKinds[] = {"chat", "broker"};
 
 const char* kind_name(RouteKind k) {
   switch (k) {
     case RouteKind::echo: return "echo";
     case RouteKind::static_files: return "static";
     case RouteKind::bridge: return "bridge";
+    case RouteKind::proxy: return "proxy";
   }
   return "?";
 }
@@ -473,12 +518,13 @@ const char* kind_name(RouteKind k) {
 unsigned read_kind(Ctx& c, const toml::table& t, RouteConfig& r) {
   const toml::node* n = t.get("kind");
   if (n == nullptr) {
-    c.error(t, "[[route]] needs a 'kind' (echo, static or bridge)");
+    c.error(t, "[[route]] needs a 'kind' (echo, static, bridge or proxy)");
     return kKindUnknown;
   }
   std::string v;
   if (!read_string(c, *n, "kind", v)) return kKindUnknown;
-  for (RouteKind k : {RouteKind::echo, RouteKind::static_files, RouteKind::bridge}) {
+  for (RouteKind k :
+       {RouteKind::echo, RouteKind::static_files, RouteKind::bridge, RouteKind::proxy}) {
     if (v == kind_name(k)) {
       r.kind = k;
       return 1u << static_cast<unsigned>(k);
@@ -486,15 +532,15 @@ unsigned read_kind(Ctx& c, const toml::table& t, RouteConfig& r) {
   }
   if (std::find(std::begin(kFutureKinds), std::end(kFutureKinds), v) != std::end(kFutureKinds)) {
     c.error(*n, "route kind " + quote(v) +
-                    " is not available in this version (available: echo, static, bridge)");
+                    " is not available in this version (available: echo, static, bridge, proxy)");
   } else {
-    c.error(*n, "unknown route kind " + quote(v) + " (expected echo, static or bridge)" +
+    c.error(*n, "unknown route kind " + quote(v) + " (expected echo, static, bridge or proxy)" +
                     suggestion(v, kAvailableKinds));
   }
   return kKindUnknown;
 }
 
-// Bridge routes name upstreams that may be defined later in the file: checked at the end.
+// Bridge and proxy routes name upstreams that may be defined later in the file: checked at the end.
 struct UpstreamRef {
   std::string name;
   toml::source_region where;
@@ -512,15 +558,19 @@ void check_bridge(Ctx& c, const toml::table& t, RouteConfig& r, std::vector<Upst
   if (has_upstream == has_targets) {
     c.error(t, "a bridge route needs either 'upstream' or 'targets'/'targets_file' (not both)");
   }
-  if (has_upstream && !r.bridge.upstream.empty()) {
-    refs.push_back({r.bridge.upstream, t.get("upstream")->source()});
-  }
+  if (has_upstream && !r.upstream.empty())
+    refs.push_back({r.upstream, t.get("upstream")->source()});
   if (t.contains("connect_timeout") && has_upstream) {
     c.error(*t.get("connect_timeout"),
             "'connect_timeout' of a bridge route applies to its targets; an upstream has its own");
   }
   // noVNC and websockify speak these; a client offering neither gets raw binary.
   if (!t.contains("subprotocols")) r.ws.subprotocols = {"binary", "base64"};
+}
+
+void check_proxy(Ctx& c, const toml::table& t, RouteConfig& r, std::vector<UpstreamRef>& refs) {
+  if (!t.contains("upstream")) return c.error(t, "a proxy route needs an 'upstream'");
+  if (!r.upstream.empty()) refs.push_back({r.upstream, t.get("upstream")->source()});
 }
 
 void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen,
@@ -536,6 +586,7 @@ void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen,
     c.error(t, "a static route needs a 'root' directory");
   }
   if (mask == kKindBridge) check_bridge(c, t, r, refs);
+  if (mask == kKindProxy) check_proxy(c, t, r, refs);
   if ((mask & kWsKinds) != 0) {
     if (t.get("max_frame_size") == nullptr) {
       r.ws.max_frame_size = std::min(r.ws.max_frame_size, r.ws.max_message_size);

@@ -54,11 +54,12 @@ struct ListenConfig {
   unsigned line = 0;       ///< source line of the [[listen]] table
 };
 
-/// Route kinds built in this version ("echo", "static", "bridge"). "proxy", "chat" and "broker"
+/// Route kinds built in this version ("echo", "static", "bridge", "proxy"). "chat" and "broker"
 /// are recognised by the loader and refused as not available yet.
-enum class RouteKind { echo, static_files, bridge };
+enum class RouteKind { echo, static_files, bridge, proxy };
 
-/// Keys for routes that take WebSocket (kinds echo and bridge).
+/// Keys for routes that take WebSocket (kinds echo, bridge and proxy; subprotocols,
+/// require_subprotocol and interval do not apply to proxy routes, where the upstream decides).
 struct WsRouteConfig {
   std::uint64_t max_message_size = 16 << 20;  ///< 1..1 GiB
   /// 1..max_message_size. When not set in the file, it is min(16 MiB, max_message_size); set
@@ -94,9 +95,8 @@ struct StaticRouteConfig {
 enum class BridgeText { bytes, reject };
 
 /// Keys for kind "bridge" (WebSocket <-> raw TCP, what websockify does). Exactly one of
-/// `upstream` and `targets`/`targets_file` selects the backend.
+/// RouteConfig::upstream and `targets`/`targets_file` selects the backend.
 struct BridgeRouteConfig {
-  std::string upstream;  ///< a [upstream.NAME]; "" when targets pick the backend per token
   /// Token -> "host:port" or "unix:/path" (websockify's token plugin). The token comes from the
   /// `token` query parameter, else from the path segment after the route's path.
   std::map<std::string, std::string> targets;
@@ -108,6 +108,22 @@ struct BridgeRouteConfig {
   Millis connect_timeout{5000};         ///< for token targets; upstreams have their own; > 0
 };
 
+/// Keys for kind "proxy" (HTTP/1.1 and WebSocket to RouteConfig::upstream).
+struct ProxyRouteConfig {
+  /// The Host sent upstream; nullopt = the client's Host as received.
+  std::optional<std::string> upstream_host;
+  /// WebSocket: tunnel bytes untouched after the upstream's 101 instead of relaying messages.
+  bool passthrough = false;
+  /// Once the request has been sent, the upstream's response head must arrive within this
+  /// (else 504; for a WebSocket upgrade, the 101). > 0.
+  Millis response_timeout{60000};
+  /// No byte moving to or from the upstream this long during an exchange: 504 before the
+  /// response head, the client connection cut after it. > 0.
+  Millis read_timeout{60000};
+  /// Request body cap for this route; nullopt = [server] max_body_bytes; 0 = unlimited.
+  std::optional<std::uint64_t> max_body_size;
+};
+
 /// One `[[route]]` table.
 struct RouteConfig {
   std::string path;  ///< starts with '/', normalised by normalize_path (router.hpp)
@@ -117,7 +133,10 @@ struct RouteConfig {
   WsRouteConfig ws;                ///< meaningful for kinds echo and bridge
   StaticRouteConfig static_files;  ///< meaningful for kind static_files
   BridgeRouteConfig bridge;        ///< meaningful for kind bridge
-  unsigned line = 0;               ///< source line of the [[route]] table
+  ProxyRouteConfig proxy;          ///< meaningful for kind proxy
+  /// A [upstream.NAME] (kinds bridge and proxy); "" when a bridge picks targets per token.
+  std::string upstream;
+  unsigned line = 0;  ///< source line of the [[route]] table
   /// For logs: "[host]path", e.g. "/echo", "example.com/echo", "[::1]/echo".
   std::string name() const;
 };
@@ -162,7 +181,11 @@ struct UpstreamConfig {
   /// Names are resolved when the configuration loads and again this often; 0 = only at load.
   Millis resolve_interval{30000};
   HealthCheckConfig health_check;
-  unsigned line = 0;  ///< source line of the table
+  /// Idle HTTP connections each worker keeps open to this upstream for reuse; 0 = none (every
+  /// proxied request opens a new connection). 0..10000.
+  unsigned keepalive = 16;
+  Millis keepalive_timeout{60000};  ///< an idle kept connection is closed after this; > 0
+  unsigned line = 0;                ///< source line of the table
 };
 
 struct Config {

@@ -9,6 +9,15 @@
 // server then discards the rest of the body). Pipelined requests wait until the response ends,
 // so responses go out in request order (RFC 9112 §9.3.2). If the connection dies first, on_abort
 // runs and the exchange must not be used afterwards.
+//
+// Ending the response (respond, respond_error, end_response, abort_response) may finish the
+// exchange and destroy the handler inside the call: a handler makes it its last action and
+// touches none of its members afterwards.
+//
+// Expect: 100-continue (HTTP/1.1): after on_request, unless the handler answered or
+// defers_continue(), the server sends "100 Continue" itself; a handler that defers calls
+// send_continue() when it wants the body (the proxy: once its upstream is connected). Answering
+// before that with the body still unsent ends the connection after the answer (RFC 9110 §10.1.1).
 
 #include <cstddef>
 #include <cstdint>
@@ -20,12 +29,14 @@
 #include "proto/http_message.hpp"
 
 namespace wsgate::net {
+class Loop;
 class SocketAddress;
-}
+}  // namespace wsgate::net
 
 namespace wsgate::proxy {
 
 struct RouteConfig;
+class WorkerUpstreams;
 
 class HttpExchange {
  public:
@@ -42,6 +53,19 @@ class HttpExchange {
   virtual bool is_head() const noexcept = 0;
   /// Wall clock (seconds since the epoch) cached by the loop: for Last-Modified comparisons.
   virtual std::int64_t now() const noexcept = 0;
+  /// "http" (or "https" on a TLS listener): for X-Forwarded-Proto.
+  virtual std::string_view scheme() const noexcept = 0;
+  /// The connection's worker loop and that worker's upstream pools (for relaying handlers).
+  virtual net::Loop& loop() const noexcept = 0;
+  virtual WorkerUpstreams& upstreams() const noexcept = 0;
+
+  // --- request body flow (a relay whose destination is slow) ---
+  /// Stops reading the client: on_body pauses after the bytes already read (at most one read
+  /// buffer) until resume_request_body(). Undone by the server when the response ends.
+  virtual void pause_request_body() = 0;
+  virtual void resume_request_body() = 0;
+  /// Sends the interim "100 Continue" if the request expects it and it was not sent yet.
+  virtual void send_continue() = 0;
 
   // --- the response (exactly one per exchange) ---
   /// A whole response in one call. The server adds Date, Server, Content-Length (= body size,
@@ -60,6 +84,10 @@ class HttpExchange {
   virtual void write_body(Bytes chunk) = 0;
   /// Ends a started response.
   virtual void end_response() = 0;
+  /// Ends the exchange without completing the response (the source failed mid-body): logs
+  /// `why`, sends what is queued and closes the connection, so the client sees a truncated body
+  /// rather than one that looks complete. Before start_response, use respond_error instead.
+  virtual void abort_response(std::string_view why) = 0;
   /// Response bytes queued on the connection and not yet written. A handler producing a large
   /// body writes while this is below kProduceBelow and waits for on_drain otherwise, so memory
   /// stays bounded (on_drain is due once the queue has reached kProduceBelow, the connection's
@@ -73,6 +101,8 @@ class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
   virtual void on_request(HttpExchange& ex) = 0;
+  /// True if the handler sends "100 Continue" itself (HttpExchange::send_continue).
+  virtual bool defers_continue() const noexcept { return false; }
   virtual void on_body(HttpExchange& ex, ByteView chunk) {
     (void)ex;
     (void)chunk;

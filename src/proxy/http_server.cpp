@@ -106,6 +106,7 @@ class HttpConnection final : public net::ConnectionHandler,
   ~HttpConnection() override {
     if (handler_ && exchange_active_) handler_->on_abort();
     if (ws_) ws_->on_error(std::make_error_code(std::errc::connection_aborted));
+    tunnel_.reset();
     server_->detach(*this);
   }
 
@@ -128,6 +129,13 @@ class HttpConnection final : public net::ConnectionHandler,
   const net::SocketAddress& peer() const noexcept override { return conn_->peer(); }
   bool is_head() const noexcept override { return head_.method == "HEAD"; }
   std::int64_t now() const noexcept override { return conn_->loop().wall_time(); }
+  std::string_view scheme() const noexcept override { return "http"; }
+  net::Loop& loop() const noexcept override { return conn_->loop(); }
+  WorkerUpstreams& upstreams() const noexcept override { return *upstreams_; }
+  void pause_request_body() override;
+  void resume_request_body() override;
+  void send_continue() override;
+  void abort_response(std::string_view why) override;
   void respond(proto::HttpResponseHead head, std::string_view body) override;
   void respond_error(int status, std::string_view detail = {}) override;
   void start_response(proto::HttpResponseHead head) override;
@@ -149,7 +157,10 @@ class HttpConnection final : public net::ConnectionHandler,
   void drive_pending();
   std::size_t drive(MutableByteView in);
   void route_request();
-  bool body_over_limit() const;
+  bool body_over_limit(std::uint64_t limit) const;
+  std::uint64_t body_limit(const RouteConfig& route) const;
+  void body_answered_early();
+  void log_exchange();
   void begin_websocket(const RouteConfig& route, const Service& service);
   void upgrade_decided(WsAccept accept);
   void refuse_upgrade(const WsAccept& accept);
@@ -170,6 +181,7 @@ class HttpConnection final : public net::ConnectionHandler,
   std::optional<proto::HttpRequestParser> parser_;  // reset when the connection upgrades
   Bytes pending_;                                   // input not yet parsed (pipelining)
   std::unique_ptr<WsSession> ws_;
+  std::unique_ptr<TunnelHandler> tunnel_;  // a passthrough upgrade: raw bytes after the 101
 
   net::Timer header_timer_{*this};     // the request head must be complete in time
   net::Timer keepalive_timer_{*this};  // idle between requests
@@ -189,6 +201,8 @@ class HttpConnection final : public net::ConnectionHandler,
   bool exchange_active_ = false;      // a request head arrived and its exchange has not finished
   bool request_complete_ = false;     // on_message_complete seen for the current request
   bool keep_alive_ = true;
+  bool expects_continue_ = false;  // "Expect: 100-continue" and no 100 sent yet
+  bool body_paused_ = false;       // the handler paused the request body
   Resp resp_ = Resp::none;
   bool resp_chunked_ = false;
   std::uint64_t resp_remaining_ = 0;  // Content-Length bytes still to send
@@ -210,6 +224,10 @@ class HttpConnection final : public net::ConnectionHandler,
 void HttpConnection::on_read(MutableByteView data) {
   if (ws_) {
     ws_->on_read(data);
+    return;
+  }
+  if (tunnel_) {
+    tunnel_->on_read(data);
     return;
   }
   if (closing()) return;
@@ -234,7 +252,8 @@ void HttpConnection::drive_pending() {
     append(rest, pending_);  // bytes that arrived during the drive go after the unparsed ones
     pending_ = std::move(rest);
   }
-  if (pending_.size() <= kMaxPendingInput && !closing() && !ws_ && !upgrade_ready_) {
+  if (pending_.size() <= kMaxPendingInput && !closing() && !ws_ && !upgrade_ready_ &&
+      !body_paused_) {
     conn_->resume_reading();  // (an upgrade waiting for its decision reads nothing meanwhile)
   }
 }
@@ -245,7 +264,7 @@ std::size_t HttpConnection::drive(MutableByteView in) {
   if (upgrade_ready_) return 0;  // an upgrade decision is pending: keep the bytes for the session
   in_drive_ = true;
   std::size_t off = 0;
-  while (off < in.size() && !closing() && !ws_) {
+  while (off < in.size() && !closing() && !ws_ && !tunnel_) {
     if (exchange_active_ && request_complete_) break;  // pipelined: wait for the response
     if (!exchange_active_ && !parser_->in_message()) {
       keepalive_timer_.cancel();
@@ -301,18 +320,19 @@ proto::Http1Action HttpConnection::on_request_head(proto::HttpRequestHead& head)
   started_wall_ = conn_->loop().wall_time();
   started_ms_ = conn_->loop().now_ms();
   keep_alive_ = parser_->should_keep_alive() && !server_->shutting_down();
-  if (body_over_limit()) {
-    // Answer 413 before any route sees the request (nginx does the same): the parser will
-    // refuse the body right after this head anyway, and the client deserves the real reason.
-    send_error(413, "the request body is larger than max_body_bytes", {});
-    return proto::Http1Action::proceed;
-  }
+  expects_continue_ = head_.version_minor >= 1 && head_.headers.has_token("Expect", "100-continue");
   route_request();
   return proto::Http1Action::proceed;
 }
 
-bool HttpConnection::body_over_limit() const {
-  const std::uint64_t limit = runtime_->limits.max_body_bytes;
+std::uint64_t HttpConnection::body_limit(const RouteConfig& route) const {
+  if (route.kind == RouteKind::proxy && route.proxy.max_body_size) {
+    return *route.proxy.max_body_size;
+  }
+  return runtime_->limits.max_body_bytes;
+}
+
+bool HttpConnection::body_over_limit(std::uint64_t limit) const {
   const auto cl = head_.headers.get("Content-Length");
   if (limit == 0 || !cl) return false;
   std::uint64_t n = 0;
@@ -326,6 +346,37 @@ void HttpConnection::on_body(ByteView chunk) {
   if (handler_ && resp_ != Resp::done) handler_->on_body(*this, chunk);
 }
 
+void HttpConnection::pause_request_body() {
+  if (closing() || request_complete_ || resp_ == Resp::done) return;
+  body_paused_ = true;
+  conn_->pause_reading();
+}
+
+void HttpConnection::resume_request_body() {
+  if (!body_paused_) return;
+  body_paused_ = false;
+  if (!closing() && pending_.size() <= kMaxPendingInput) conn_->resume_reading();
+}
+
+void HttpConnection::send_continue() {
+  if (!expects_continue_ || closing() || resp_ != Resp::none || request_complete_) return;
+  expects_continue_ = false;
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  Bytes out(reinterpret_cast<const std::byte*>(kContinue.data()),
+            reinterpret_cast<const std::byte*>(kContinue.data()) + kContinue.size());
+  conn_->write(std::move(out));
+}
+
+// A final answer while the body is still to come: if the client was told to wait for a 100 that
+// never came, it may never send the body, so the connection ends after the answer; a paused
+// body resumes so the parser can discard the rest.
+void HttpConnection::body_answered_early() {
+  if (request_complete_) return;
+  if (expects_continue_) keep_alive_ = false;
+  expects_continue_ = false;
+  resume_request_body();
+}
+
 proto::Http1Action HttpConnection::on_message_complete() {
   request_complete_ = true;
   if (handler_ && resp_ != Resp::done) handler_->on_request_complete(*this);
@@ -336,6 +387,10 @@ proto::Http1Action HttpConnection::on_message_complete() {
 void HttpConnection::on_eof() {
   if (ws_) {
     ws_->on_eof();
+    return;
+  }
+  if (tunnel_) {
+    tunnel_->on_eof();
     return;
   }
   eof_ = true;
@@ -354,6 +409,10 @@ void HttpConnection::on_error(std::error_code ec) {
     ws_->on_error(ec);
     return;
   }
+  if (tunnel_) {
+    tunnel_->on_error(ec);
+    return;
+  }
   WSGATE_LOG(debug, "http " << conn_->peer().to_string() << ": " << ec.message());
   if (handler_ && exchange_active_ && resp_ != Resp::done) handler_->on_abort();
   handler_.reset();
@@ -363,6 +422,10 @@ void HttpConnection::on_error(std::error_code ec) {
 void HttpConnection::on_drain() {
   if (ws_) {
     ws_->on_drain();
+    return;
+  }
+  if (tunnel_) {
+    tunnel_->on_drain();
     return;
   }
   if (handler_ && resp_ == Resp::streaming) handler_->on_drain(*this);
@@ -415,6 +478,14 @@ void HttpConnection::route_request() {
     send_error(404, {}, {});
     return;
   }
+  const std::uint64_t limit = body_limit(*route_);
+  parser_->set_body_limit(limit);
+  if (body_over_limit(limit)) {
+    // Answer 413 before the route sees the request (nginx does the same): the parser refuses
+    // the body right after this head anyway, and the client deserves the real reason.
+    send_error(413, "the request body is larger than the route allows", {});
+    return;
+  }
   const Service& service = rt.service_for(*route_);
   if (service.takes_websocket() && proto::is_websocket_upgrade(head_)) {
     begin_websocket(*route_, service);
@@ -440,7 +511,10 @@ void HttpConnection::route_request() {
     return;
   }
   handler_ = service.new_http_handler();
-  handler_->on_request(*this);
+  HttpHandler* h = handler_.get();
+  h->on_request(*this);
+  // (the handler may be gone already if it answered; only then is resp_ no longer none)
+  if (resp_ == Resp::none && !closing() && !h->defers_continue()) send_continue();
 }
 
 void HttpConnection::begin_websocket(const RouteConfig& route, const Service& service) {
@@ -466,12 +540,12 @@ void HttpConnection::begin_websocket(const RouteConfig& route, const Service& se
     return;
   }
   // The completion is owned (through the task) by this connection and never outlives it.
-  WsUpgradeContext ctx{head_,         *up,
-                       path_,         route,
-                       conn_->peer(), conn_->loop(),
-                       *upstreams_,   [this](WsAccept a) { upgrade_decided(std::move(a)); }};
+  WsUpgradeContext ctx{
+      head_,         *up,           path_,
+      route,         conn_->peer(), scheme(),
+      conn_->loop(), *upstreams_,   [this](WsAccept a) { upgrade_decided(std::move(a)); }};
   WsAccept accept = service.accept_websocket(ctx);
-  if (!accept.handler && !accept.pending) {
+  if (!accept.handler && !accept.tunnel && !accept.pending) {
     refuse_upgrade(accept);
     return;
   }
@@ -489,7 +563,7 @@ void HttpConnection::upgrade_decided(WsAccept accept) {
   if (closing() || !upgrade_) return;
   // The task is done and destroyed here, inside its own completion (which allows it).
   upgrade_->accept.pending.reset();
-  if (!accept.handler) {
+  if (!accept.handler && !accept.tunnel) {
     upgrade_.reset();
     upgrade_ready_ = false;
     pending_ = Bytes{};
@@ -507,7 +581,8 @@ void HttpConnection::upgrade_decided(WsAccept accept) {
 
 void HttpConnection::start_websocket(MutableByteView early) {
   std::unique_ptr<Upgrade> up = std::move(upgrade_);
-  auto head = proto::make_upgrade_response(up->request, up->accept.subprotocol, std::nullopt);
+  auto head =
+      proto::make_upgrade_response(up->request, up->accept.subprotocol, up->accept.extensions);
   head.headers.add("Date", date_for(conn_->loop().wall_time()));
   if (!runtime_->config.server.server_header.empty()) {
     head.headers.add("Server", runtime_->config.server.server_header);
@@ -519,10 +594,27 @@ void HttpConnection::start_websocket(MutableByteView early) {
     conn_->close();
     return;
   }
+  const std::size_t head_bytes = out.size();
   conn_->write(std::move(out));
   header_timer_.cancel();
   keepalive_timer_.cancel();
   send_timer_.cancel();
+
+  if (up->accept.tunnel) {
+    // Bytes from here on are the tunnel's; the exchange is logged now, as a 101.
+    status_ = 101;
+    bytes_out_ += head_bytes;
+    log_exchange();
+    parser_.reset();
+    pending_ = Bytes{};
+    head_ = {};
+    path_ = std::string{};
+    exchange_active_ = false;
+    tunnel_ = std::move(up->accept.tunnel);
+    tunnel_->start(*conn_, early);
+    if (server_->shutting_down() && tunnel_) tunnel_->going_away();
+    return;
+  }
 
   WsSessionInfo info;
   info.target = head_.target;
@@ -581,6 +673,7 @@ void HttpConnection::respond(proto::HttpResponseHead head, std::string_view body
   if (!no_body && !head.headers.contains("Content-Length")) {
     head.headers.set("Content-Length", std::to_string(body.size()));
   }
+  body_answered_early();
   finish_head(head);
   Bytes out;
   out.reserve(256 + body.size());
@@ -634,6 +727,7 @@ void HttpConnection::start_response(proto::HttpResponseHead head) {
       keep_alive_ = false;  // HTTP/1.0: the body ends when the connection does
     }
   }
+  body_answered_early();
   finish_head(head);
   Bytes out;
   if (auto ec = proto::write_response_head(out, head)) {
@@ -683,6 +777,19 @@ void HttpConnection::end_response() {
   response_done();
 }
 
+void HttpConnection::abort_response(std::string_view why) {
+  if (closing() || resp_ == Resp::done) return;
+  if (resp_ == Resp::none) {
+    send_error(502, why, {});
+    return;
+  }
+  WSGATE_LOG(warn, "http " << conn_->peer().to_string() << " " << head_.target
+                           << ": response cut short: " << why);
+  resp_ = Resp::done;
+  keep_alive_ = false;
+  finish_exchange();
+}
+
 void HttpConnection::response_done() {
   // The request must be read to its end before the next one can be parsed; a connection that
   // closes anyway need not wait for it.
@@ -692,6 +799,30 @@ void HttpConnection::response_done() {
 void HttpConnection::finish_exchange() {
   if (!exchange_active_) return;
   exchange_active_ = false;
+  log_exchange();
+  handler_.reset();
+  upgrade_.reset();
+  route_ = nullptr;
+  resp_ = Resp::none;
+  body_paused_ = false;
+  expects_continue_ = false;
+  if (!keep_alive_) {
+    close_after_writes();
+    return;
+  }
+  if (eof_) {
+    close_after_writes();
+    return;
+  }
+  if (pending_.size() <= kMaxPendingInput) conn_->resume_reading();  // (a paused body)
+  if (pending_.empty()) {
+    conn_->loop().schedule(keepalive_timer_, ms(runtime_->config.server.keepalive_timeout));
+  } else if (!in_drive_) {
+    drive_pending();  // pipelined requests wait in pending_
+  }
+}
+
+void HttpConnection::log_exchange() {
   if (const AccessLog* log = runtime_->access_log.get()) {
     const std::string peer = conn_->peer().to_string();
     const std::string route = route_ ? route_->name() : std::string("-");
@@ -710,23 +841,6 @@ void HttpConnection::finish_exchange() {
     rec.duration_ms = conn_->loop().now_ms() - started_ms_;
     log->write(rec);
   }
-  handler_.reset();
-  upgrade_.reset();
-  route_ = nullptr;
-  resp_ = Resp::none;
-  if (!keep_alive_) {
-    close_after_writes();
-    return;
-  }
-  if (eof_) {
-    close_after_writes();
-    return;
-  }
-  if (pending_.empty()) {
-    conn_->loop().schedule(keepalive_timer_, ms(runtime_->config.server.keepalive_timeout));
-  } else if (!in_drive_) {
-    drive_pending();  // pipelined requests wait in pending_
-  }
 }
 
 void HttpConnection::close_after_writes() {
@@ -741,7 +855,7 @@ void HttpConnection::close_after_writes() {
 // --- timers ----------------------------------------------------------------------------------
 
 void HttpConnection::on_timer(net::Timer& t) noexcept {
-  if (closing() || ws_) return;
+  if (closing() || ws_ || tunnel_) return;
   if (&t == &header_timer_) {
     if (parser_->in_message() || !pending_.empty()) {
       WSGATE_LOG(info, "http " << conn_->peer().to_string() << ": request head not complete within "
@@ -778,6 +892,10 @@ void HttpConnection::on_timer(net::Timer& t) noexcept {
 void HttpConnection::shutdown() {
   if (ws_) {
     ws_->going_away();
+    return;
+  }
+  if (tunnel_) {
+    tunnel_->going_away();
     return;
   }
   keep_alive_ = false;

@@ -2,6 +2,7 @@
 
 #include "proxy/bridge.hpp"
 #include "proxy/echo.hpp"
+#include "proxy/http_proxy.hpp"
 #include "proxy/static_files.hpp"
 #include "proxy/ws_session.hpp"
 
@@ -28,6 +29,7 @@ std::unique_ptr<Service> make_service(const RouteConfig& route) {
     case RouteKind::echo: return make_echo_service(route);
     case RouteKind::static_files: return make_static_service(route);
     case RouteKind::bridge: return make_bridge_service(route);
+    case RouteKind::proxy: return make_proxy_service(route);
   }
   return nullptr;
 }

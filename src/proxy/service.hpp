@@ -10,16 +10,12 @@
 #include <string>
 #include <string_view>
 
+#include "net/tcp.hpp"
 #include "proto/http_message.hpp"
 #include "proto/ws_handshake.hpp"
 #include "proxy/config.hpp"
 #include "proxy/http_exchange.hpp"
 #include "proxy/ws_session.hpp"
-
-namespace wsgate::net {
-class Loop;
-class SocketAddress;
-}  // namespace wsgate::net
 
 namespace wsgate::proxy {
 
@@ -33,6 +29,18 @@ struct WsAccept;
 class WsUpgradeTask {
  public:
   virtual ~WsUpgradeTask() = default;
+};
+
+/// After the 101, a handler that takes the client connection's bytes as they are (a proxy route
+/// with passthrough = true tunnels them to its upstream). The server forwards every event of
+/// the client connection to it.
+class TunnelHandler : public net::ConnectionHandler {
+ public:
+  /// Right after the 101 has been queued: `early` holds client bytes that followed the
+  /// upgrade request (valid only during the call).
+  virtual void start(net::TcpConnection& client, MutableByteView early) = 0;
+  /// Server shutdown: end the tunnel (there is no protocol to say goodbye in).
+  virtual void going_away() = 0;
 };
 
 /// Delivers a WsUpgradeTask's decision (a WsAccept without `pending`). Runs at most once, on the
@@ -49,16 +57,19 @@ struct WsUpgradeContext {
   std::string_view path;  ///< normalised request path
   const RouteConfig& route;
   const net::SocketAddress& peer;
+  std::string_view scheme;     ///< "http" or "https", for X-Forwarded-Proto
   net::Loop& loop;             ///< the connection's worker loop
   WorkerUpstreams& upstreams;  ///< that worker's upstream pools
   WsUpgradeComplete complete;  ///< for a WsAccept with `pending`
 };
 
-/// A Service's answer to an upgrade: a handler (accept), an HTTP status (refuse), or a task that
-/// decides later through WsUpgradeContext::complete.
+/// A Service's answer to an upgrade: a handler (accept), a tunnel (accept, then raw bytes), an
+/// HTTP status (refuse), or a task that decides later through WsUpgradeContext::complete.
 struct WsAccept {
-  std::unique_ptr<WsHandler> handler;      ///< null = refuse with `status` (or pending)
+  std::unique_ptr<WsHandler> handler;      ///< null = refuse with `status` (or pending, tunnel)
+  std::unique_ptr<TunnelHandler> tunnel;   ///< set instead of `handler`: no WsSession
   std::optional<std::string> subprotocol;  ///< must be one the client offered; nullopt = none
+  std::optional<std::string> extensions;   ///< Sec-WebSocket-Extensions of the 101 (tunnels)
   int status = 0;      ///< refusal status (e.g. 401, 403, 404, 502, 503) when handler is null
   std::string detail;  ///< refusal reason for the body and the log
   std::unique_ptr<WsUpgradeTask> pending;  ///< set: the decision comes later

@@ -1,5 +1,6 @@
 #include "proxy/upstream.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -101,8 +102,8 @@ ResolvedUpstreams resolve_upstreams(const std::map<std::string, UpstreamConfig>&
 // --- UpstreamLease ---------------------------------------------------------------------------
 
 UpstreamLease::UpstreamLease(std::shared_ptr<UpstreamPool> pool, UpstreamPeer* peer,
-                             net::TcpConnection* conn)
-    : pool_(std::move(pool)), peer_(peer), conn_(conn) {
+                             net::TcpConnection* conn, bool reused)
+    : pool_(std::move(pool)), peer_(peer), conn_(conn), reused_(reused) {
   ++peer_->active;
 }
 
@@ -113,7 +114,8 @@ UpstreamLease::~UpstreamLease() {
 UpstreamLease::UpstreamLease(UpstreamLease&& o) noexcept
     : pool_(std::move(o.pool_)),
       peer_(std::exchange(o.peer_, nullptr)),
-      conn_(std::exchange(o.conn_, nullptr)) {}
+      conn_(std::exchange(o.conn_, nullptr)),
+      reused_(o.reused_) {}
 
 UpstreamLease& UpstreamLease::operator=(UpstreamLease&& o) noexcept {
   if (this != &o) {
@@ -121,6 +123,7 @@ UpstreamLease& UpstreamLease::operator=(UpstreamLease&& o) noexcept {
     pool_ = std::move(o.pool_);
     peer_ = std::exchange(o.peer_, nullptr);
     conn_ = std::exchange(o.conn_, nullptr);
+    reused_ = o.reused_;
   }
   return *this;
 }
@@ -147,8 +150,8 @@ class UpstreamPool::Connect final : public std::enable_shared_from_this<Upstream
   };
 
   Connect(std::shared_ptr<UpstreamPool> pool, const net::SocketAddress& client,
-          std::function<void(Result<UpstreamLease>)> done)
-      : pool_(std::move(pool)), client_(client), done_(std::move(done)) {}
+          std::function<void(Result<UpstreamLease>)> done, bool reuse)
+      : pool_(std::move(pool)), client_(client), done_(std::move(done)), reuse_(reuse) {}
 
   void next() {
     UpstreamPool& pool = *pool_;
@@ -167,6 +170,21 @@ class UpstreamPool::Connect final : public std::enable_shared_from_this<Upstream
     }
     tried_.push_back(peer);
     addr_attempts_ = 0;
+    if (reuse_) {
+      // A kept connection to this server, if one is still idle when the post runs (never from
+      // inside UpstreamPool::connect()); else a new one.
+      reuse_ = false;
+      auto self = shared_from_this();
+      pool.loop().post([self, peer] {
+        if (self->cancelled_) return;
+        if (net::TcpConnection* c = self->pool_->take_idle(*peer)) {
+          self->finish(UpstreamLease(self->pool_, peer, c, true));
+        } else {
+          self->attempt(peer);
+        }
+      });
+      return;
+    }
     attempt(peer);
   }
 
@@ -223,8 +241,100 @@ class UpstreamPool::Connect final : public std::enable_shared_from_this<Upstream
   std::function<void(Result<UpstreamLease>)> done_;
   std::vector<const UpstreamPeer*> tried_;
   std::size_t addr_attempts_ = 0;  // addresses of the current server tried so far
+  bool reuse_;                     // look for a kept connection (first pick only)
   bool cancelled_ = false;
 };
+
+// --- keep-alive --------------------------------------------------------------------------------
+
+// The handler of a kept connection while it waits: anything from the server (data, FIN, an
+// error) or keepalive_timeout ends it. Owned by the connection; known to the pool until taken.
+class UpstreamPool::Idle final : public net::ConnectionHandler, private net::TimerHandler {
+ public:
+  Idle(UpstreamPool& pool, const UpstreamPeer& peer, net::TcpConnection& conn)
+      : pool_(&pool), peer_(&peer), conn_(&conn) {
+    pool.loop().schedule(timer_, ms(pool.config().keepalive_timeout));
+  }
+  ~Idle() override {
+    if (pool_ != nullptr) pool_->forget_idle(this);
+  }
+
+  const UpstreamPeer* peer() const noexcept { return peer_; }
+  net::TcpConnection* connection() const noexcept { return conn_; }
+  /// The pool lets go of it (taken for reuse, or the pool closes it).
+  void release() noexcept {
+    pool_ = nullptr;
+    timer_.cancel();
+  }
+
+  void on_read(MutableByteView) override { drop("sent bytes while idle"); }
+  void on_eof() override { drop(nullptr); }
+  void on_error(std::error_code) override {
+    if (pool_ != nullptr) pool_->forget_idle(this);
+    pool_ = nullptr;  // the connection closes itself
+  }
+
+ private:
+  void on_timer(net::Timer&) noexcept override { drop(nullptr); }
+  void drop(const char* why) noexcept {
+    if (pool_ == nullptr) return;
+    if (why != nullptr) {
+      WSGATE_LOG(debug, "upstream '" << pool_->config().name << "' server " << peer_->name
+                                     << ": kept connection " << why << ", closing it");
+    }
+    pool_->forget_idle(this);
+    pool_ = nullptr;
+    conn_->close();
+  }
+
+  UpstreamPool* pool_;
+  const UpstreamPeer* peer_;
+  net::TcpConnection* conn_;
+  net::Timer timer_{*this};
+};
+
+void UpstreamPool::keep(UpstreamLease lease) {
+  net::TcpConnection* c = lease.connection();
+  if (c == nullptr || c->closing()) return;
+  if (config_.keepalive == 0 || stopped_) {
+    c->close();
+    return;
+  }
+  if (idle_.size() >= config_.keepalive) {
+    Idle* oldest = idle_.front();
+    idle_.erase(idle_.begin());
+    oldest->release();
+    oldest->connection()->close();
+  }
+  auto idle = std::make_unique<Idle>(*this, *lease.peer(), *c);
+  idle_.push_back(idle.get());
+  c->set_handler(std::move(idle));  // (inside the previous handler's callback: retired safely)
+}
+
+net::TcpConnection* UpstreamPool::take_idle(const UpstreamPeer& peer) {
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {  // newest first: the warmest
+    Idle* idle = *it;
+    if (idle->peer() != &peer) continue;
+    idle_.erase(std::next(it).base());
+    idle->release();
+    return idle->connection();
+  }
+  return nullptr;
+}
+
+void UpstreamPool::forget_idle(Idle* idle) noexcept {
+  const auto it = std::find(idle_.begin(), idle_.end(), idle);
+  if (it != idle_.end()) idle_.erase(it);
+}
+
+void UpstreamPool::close_idle() noexcept {
+  std::vector<Idle*> all = std::move(idle_);
+  idle_.clear();
+  for (Idle* idle : all) {
+    idle->release();
+    idle->connection()->close();
+  }
+}
 
 // --- UpstreamPool ------------------------------------------------------------------------------
 
@@ -244,6 +354,7 @@ UpstreamPool::UpstreamPool(net::Loop& loop, const UpstreamConfig& config,
 
 UpstreamPool::~UpstreamPool() {
   *alive_ = false;
+  close_idle();
 }
 
 void UpstreamPool::start() {
@@ -263,6 +374,7 @@ void UpstreamPool::stop() noexcept {
   resolve_timer_.cancel();
   health_timer_.cancel();
   stopped_ = true;
+  close_idle();
 }
 
 void UpstreamPool::on_timer(net::Timer& t) noexcept {
@@ -467,8 +579,9 @@ UpstreamPeer* UpstreamPool::pick(const net::SocketAddress& client,
 }
 
 std::unique_ptr<PendingConnect> UpstreamPool::connect(
-    const net::SocketAddress& client, std::function<void(Result<UpstreamLease>)> done) {
-  auto op = std::make_shared<Connect>(shared_from_this(), client, std::move(done));
+    const net::SocketAddress& client, std::function<void(Result<UpstreamLease>)> done, bool reuse) {
+  reuse = reuse && !idle_.empty();
+  auto op = std::make_shared<Connect>(shared_from_this(), client, std::move(done), reuse);
   auto handle = std::make_unique<Connect::Handle>();
   handle->op = op;
   op->next();

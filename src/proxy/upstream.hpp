@@ -21,6 +21,10 @@
 // "GET path" and reads the status line (http: 2xx is good), within timeout; `fall` failed checks
 // in a row take the server out until `rise` good ones in a row bring it back. A pool whose
 // servers are all out fails at once (the caller answers 502) instead of waiting.
+// Keep-alive: after a proxied HTTP exchange that leaves the connection reusable, the caller
+// hands it back (keep()); up to `keepalive` idle connections per pool wait, each closed after
+// keepalive_timeout or when the server closes it or sends anything. A connect() with `reuse`
+// takes an idle connection to the server balancing picked before it opens a new one.
 // Names are resolved when the configuration loads (Runtime::build) and re-resolved by each
 // worker every resolve_interval; a failed re-resolution keeps the last good addresses.
 //
@@ -86,7 +90,8 @@ class UpstreamPool;
 class UpstreamLease {
  public:
   UpstreamLease() = default;
-  UpstreamLease(std::shared_ptr<UpstreamPool> pool, UpstreamPeer* peer, net::TcpConnection* conn);
+  UpstreamLease(std::shared_ptr<UpstreamPool> pool, UpstreamPeer* peer, net::TcpConnection* conn,
+                bool reused = false);
   ~UpstreamLease();
   UpstreamLease(UpstreamLease&& o) noexcept;
   UpstreamLease& operator=(UpstreamLease&& o) noexcept;
@@ -94,6 +99,11 @@ class UpstreamLease {
   UpstreamLease& operator=(const UpstreamLease&) = delete;
 
   net::TcpConnection* connection() const noexcept { return conn_; }
+  UpstreamPeer* peer() const noexcept { return peer_; }
+  const std::shared_ptr<UpstreamPool>& pool() const noexcept { return pool_; }
+  /// True when the connection came from the keep-alive pool (it may have been closed by the
+  /// server meanwhile: a request that fails on it before any response byte may be retried).
+  bool reused() const noexcept { return reused_; }
   /// "upstream 'NAME' server SERVER", for the error log.
   std::string describe() const;
   /// "NAME/SERVER" (the server as written in `servers`), for the access log.
@@ -103,6 +113,7 @@ class UpstreamLease {
   std::shared_ptr<UpstreamPool> pool_;
   UpstreamPeer* peer_ = nullptr;
   net::TcpConnection* conn_ = nullptr;
+  bool reused_ = false;
 };
 
 /// An operation in flight (connect with failover). Destroying it or calling cancel() means its
@@ -136,9 +147,18 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
   /// Connects to a server chosen by pick(), trying the next one on failure (each server once,
   /// each attempt bounded by connect_timeout). `done` runs once, on the loop, never from inside
   /// connect(): with a lease, or UpstreamErrc::no_live_server / all_failed. Failures are logged
-  /// once per attempt with the upstream and server.
+  /// once per attempt with the upstream and server. With `reuse`, an idle kept connection to
+  /// the picked server is taken first (UpstreamLease::reused()).
   [[nodiscard]] std::unique_ptr<PendingConnect> connect(
-      const net::SocketAddress& client, std::function<void(Result<UpstreamLease>)> done);
+      const net::SocketAddress& client, std::function<void(Result<UpstreamLease>)> done,
+      bool reuse = false);
+  /// Takes back a connection that finished an HTTP exchange cleanly, to wait idle for reuse;
+  /// closes it instead when keepalive = 0, the pool is stopped, or it is being closed. The oldest
+  /// idle connection is closed when `keepalive` are already waiting. The lease's handler on the
+  /// connection is replaced (so it must not be inside that handler's callbacks' objects after).
+  void keep(UpstreamLease lease);
+  /// Idle kept connections right now (tests, logs).
+  std::size_t idle_count() const noexcept { return idle_.size(); }
 
   /// Passive health accounting (connect() does this itself; relays may report later failures).
   void report_failure(UpstreamPeer& peer);
@@ -151,6 +171,10 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
  private:
   friend class UpstreamLease;
   class Connect;
+  class Idle;
+  net::TcpConnection* take_idle(const UpstreamPeer& peer);
+  void forget_idle(Idle* idle) noexcept;
+  void close_idle() noexcept;
   void on_timer(net::Timer& t) noexcept override;
   void refresh_names();
   void check_all();
@@ -161,6 +185,7 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
   UpstreamConfig config_;
   std::vector<UpstreamPeer> peers_;
   std::size_t rr_cursor_ = 0;  // least_conn tie-breaking
+  std::vector<Idle*> idle_;    // kept connections, oldest first (each owned by its connection)
   net::Timer resolve_timer_{*this};
   net::Timer health_timer_{*this};
   bool stopped_ = false;

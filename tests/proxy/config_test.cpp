@@ -184,7 +184,7 @@ TEST_CASE("config: bridge defaults", "[proxy][config]") {
   REQUIRE(load.config);
   const RouteConfig& r = load.config->routes.at(1);
   CHECK(r.kind == RouteKind::bridge);
-  CHECK(r.bridge.upstream == "app");
+  CHECK(r.upstream == "app");
   CHECK(r.bridge.targets.empty());
   CHECK(r.bridge.targets_file.empty());
   CHECK(r.bridge.token_param == "token");
@@ -192,6 +192,51 @@ TEST_CASE("config: bridge defaults", "[proxy][config]") {
   CHECK(r.bridge.connect_timeout == Millis(5000));
   CHECK(r.ws.subprotocols == std::vector<std::string>{"binary", "base64"});
   CHECK(r.ws.max_message_size == 16 * kMiB);
+}
+
+TEST_CASE("config: proxy route and upstream keep-alive keys", "[proxy][config]") {
+  const std::string head =
+      "[[listen]]\naddress = \"127.0.0.1:8080\"\n[upstream.app]\nservers = [\"127.0.0.1:9000\"]\n"
+      "[[route]]\npath = \"/api\"\nkind = \"proxy\"\nupstream = \"app\"\n";
+  auto load = parse(head);
+  INFO(dump(load));
+  REQUIRE(load.config);
+  const RouteConfig& r = load.config->routes.at(0);
+  CHECK(r.kind == RouteKind::proxy);
+  CHECK(r.upstream == "app");
+  CHECK_FALSE(r.proxy.upstream_host);
+  CHECK_FALSE(r.proxy.passthrough);
+  CHECK(r.proxy.response_timeout == Millis(60000));
+  CHECK(r.proxy.read_timeout == Millis(60000));
+  CHECK_FALSE(r.proxy.max_body_size);
+  CHECK(r.ws.subprotocols.empty());
+  const UpstreamConfig& u = load.config->upstreams.at("app");
+  CHECK(u.keepalive == 16);
+  CHECK(u.keepalive_timeout == Millis(60000));
+
+  load = parse(head +
+               "upstream_host = \"api.internal:8443\"\npassthrough = true\n"
+               "response_timeout = \"2s\"\nread_timeout = \"500ms\"\nmax_body_size = 0\n"
+               "[upstream.b]\nservers = [\"127.0.0.1:9001\"]\nkeepalive = 0\n"
+               "keepalive_timeout = \"5s\"\n");
+  INFO(dump(load));
+  REQUIRE(load.config);
+  const RouteConfig& s = load.config->routes.at(0);
+  CHECK(s.proxy.upstream_host == "api.internal:8443");
+  CHECK(s.proxy.passthrough);
+  CHECK(s.proxy.response_timeout == Millis(2000));
+  CHECK(s.proxy.read_timeout == Millis(500));
+  CHECK(s.proxy.max_body_size == std::uint64_t{0});
+  CHECK(load.config->upstreams.at("b").keepalive == 0);
+  CHECK(load.config->upstreams.at("b").keepalive_timeout == Millis(5000));
+
+  load = parse(
+      "[[listen]]\naddress = \"127.0.0.1:8080\"\n[[route]]\npath = \"/api\"\n"
+      "kind = \"proxy\"\nsubprotocols = [\"x\"]\n");
+  REQUIRE_FALSE(load.config);
+  const std::string all = dump(load);
+  CHECK_THAT(all, Catch::Contains("a proxy route needs an 'upstream'"));
+  CHECK_THAT(all, Catch::Contains("key 'subprotocols' does not apply to a route of kind 'proxy'"));
 }
 
 TEST_CASE("config: bridge targets instead of an upstream", "[proxy][config]") {
@@ -203,7 +248,7 @@ TEST_CASE("config: bridge targets instead of an upstream", "[proxy][config]") {
   INFO(dump(load));
   REQUIRE(load.config);
   const BridgeRouteConfig& b = load.config->routes.at(0).bridge;
-  CHECK(b.upstream.empty());
+  CHECK(load.config->routes.at(0).upstream.empty());
   CHECK(b.targets == std::map<std::string, std::string>{{"vm1", "127.0.0.1:5901"},
                                                         {"vm2", "vnc.internal:5902"}});
   CHECK(b.targets_file == base_dir() + "/file.txt");
@@ -515,12 +560,16 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
       {Where::static_route, "origins = []", "origins",
        "key 'origins' does not apply to a route of kind 'static'"},
       // kinds
-      {Where::echo_route, "kind = \"proxy\"", "\"proxy\"",
-       "route kind 'proxy' is not available in this version (available: echo, static, bridge)"},
+      {Where::echo_route, "kind = \"chat\"", "\"chat\"",
+       "route kind 'chat' is not available in this version (available: echo, static, bridge, "
+       "proxy)"},
       {Where::echo_route, "kind = \"broker\"", "\"broker\"",
-       "route kind 'broker' is not available in this version (available: echo, static, bridge)"},
+       "route kind 'broker' is not available in this version (available: echo, static, bridge, "
+       "proxy)"},
       {Where::echo_route, "kind = \"ecko\"", "\"ecko\"",
-       "unknown route kind 'ecko' (expected echo, static or bridge); did you mean 'echo'?"},
+       "unknown route kind 'ecko' (expected echo, static, bridge or proxy); did you mean 'echo'?"},
+      {Where::bridge_route, "passthrough = true", "passthrough",
+       "key 'passthrough' does not apply to a route of kind 'bridge'"},
       {Where::bridge_route, "root = \"www\"", "root",
        "key 'root' does not apply to a route of kind 'bridge'"},
       {Where::bridge_route, "upstream = \"nope\"", "\"nope\"",

@@ -91,6 +91,13 @@ class FakeExchange final : public HttpExchange {
   const net::SocketAddress& peer() const noexcept override { std::abort(); }  // never asked
   bool is_head() const noexcept override { return is_head_; }
   std::int64_t now() const noexcept override { return kMtime + 3600; }
+  std::string_view scheme() const noexcept override { return "http"; }
+  net::Loop& loop() const noexcept override { std::abort(); }             // never asked
+  WorkerUpstreams& upstreams() const noexcept override { std::abort(); }  // never asked
+  void pause_request_body() override {}
+  void resume_request_body() override {}
+  void send_continue() override {}
+  void abort_response(std::string_view) override { CHECK(false); }
 
   void respond(proto::HttpResponseHead head, std::string_view body) override {
     begin(std::move(head));
