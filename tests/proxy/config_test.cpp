@@ -712,7 +712,7 @@ TEST_CASE("config: whole-file problems point where they belong", "[proxy][config
       {"[[listen]]\nbacklog = 5\n" + route, 1, 1, "[[listen]] needs an 'address'"},
       {listen + "[[route]]\nkind = \"echo\"\n", 3, 1, "[[route]] needs a 'path'"},
       {listen + "[[route]]\npath = \"/\"\n", 3, 1,
-       "[[route]] needs a 'kind' (echo, static or bridge)"},
+       "[[route]] needs a 'kind' (echo, static, bridge or proxy)"},
       {listen + "[[route]]\npath = \"/\"\nkind = \"static\"\n", 3, 1,
        "a static route needs a 'root' directory"},
       {listen + route + "[[route]]\npath = \"/\"\nkind = \"echo\"\n", 7, 8,
@@ -726,10 +726,11 @@ TEST_CASE("config: whole-file problems point where they belong", "[proxy][config
                 "max_frame_size = \"2m\"\n",
        7, 18, "'max_frame_size' (2 MiB) must not exceed 'max_message_size' (1 MiB)"},
       // a kind not built yet: its own keys are neither unknown nor inapplicable
-      {listen + "[[route]]\npath = \"/\"\nkind = \"proxy\"\nupstream = \"vnc\"\n" +
+      {listen + "[[route]]\npath = \"/\"\nkind = \"chat\"\nupstream = \"vnc\"\n" +
            "subprotocols = [\"binary\"]\n",
        5, 8,
-       "route kind 'proxy' is not available in this version (available: echo, static, bridge)"},
+       "route kind 'chat' is not available in this version (available: echo, static, bridge, "
+       "proxy)"},
       // upstreams may be defined after the routes that use them, but must be defined
       {listen + "[[route]]\npath = \"/\"\nkind = \"bridge\"\nupstream = \"vnc\"\n", 6, 12,
        "upstream 'vnc' is not defined (no [upstream.vnc] table)"},
