@@ -84,6 +84,7 @@ class ProxyExchange final : public HttpHandler,
   void fail(int status, std::string detail);
   void drop_upstream(bool keep);
   bool waiting_on_upstream() const noexcept;
+  void note_progress() noexcept { last_progress_ms_ = ex_->loop().now_ms(); }
   std::string where() const;
 
   const RouteConfig& route_;
@@ -108,9 +109,8 @@ class ProxyExchange final : public HttpHandler,
   bool resp_no_body_ = false;   // 204/304: answered with respond() at the end
   bool resp_complete_ = false;  // the upstream's response is complete
   bool paused_for_client_ = false;
-  std::uint64_t resp_bytes_ = 0;  // bytes received from the upstream
-  std::uint64_t progress_ = 0;    // bytes moved to or from the upstream
-  std::uint64_t progress_seen_ = 0;
+  std::uint64_t resp_bytes_ = 0;        // bytes received from the upstream
+  std::uint64_t last_progress_ms_ = 0;  // loop time a byte last moved to or from the upstream
 
   net::Timer response_timer_{*this};  // response_timeout: the head after the request
   net::Timer read_timer_{*this};      // read_timeout: no progress while waiting on the upstream
@@ -174,7 +174,7 @@ void ProxyExchange::connected(Result<UpstreamLease> r) {
     return fail(500, "the request cannot be forwarded: " + ec.message());
   }
   up_->write(std::move(out));
-  progress_ += 1;
+  note_progress();
   if (!early_body_.empty()) {
     Bytes early = std::move(early_body_);
     early_body_ = Bytes{};
@@ -203,7 +203,7 @@ void ProxyExchange::on_body(HttpExchange& ex, ByteView chunk) {
 void ProxyExchange::send_body(ByteView chunk) {
   if (chunk.empty()) return;
   body_sent_ += chunk.size();
-  progress_ += chunk.size();
+  note_progress();
   if (framing_ == Framing::chunked) {
     Bytes framed;
     framed.reserve(chunk.size() + 16);
@@ -234,6 +234,7 @@ void ProxyExchange::request_sent() {
 void ProxyExchange::on_drain(HttpExchange&) {
   if (paused_for_client_ && up_ != nullptr) {
     paused_for_client_ = false;
+    note_progress();  // the time spent waiting on the client does not count
     up_->resume_reading();
   }
 }
@@ -268,7 +269,7 @@ proto::Http1Action ProxyExchange::on_message_complete() {
 void ProxyExchange::upstream_read(MutableByteView data) {
   if (ex_ == nullptr) return;
   resp_bytes_ += data.size();
-  progress_ += data.size();
+  note_progress();
   ByteView in = data;
   for (;;) {
     const auto r = parser_.feed(in, *this);
@@ -429,9 +430,11 @@ void ProxyExchange::on_timer(net::Timer& t) noexcept {
                              << route_.proxy.response_timeout.count() << " ms");
     return fail(504, "the upstream did not answer in time");
   }
-  if (progress_ != progress_seen_ || !waiting_on_upstream()) {
-    progress_seen_ = progress_;
-    ex_->loop().schedule(read_timer_, ms(route_.proxy.read_timeout));
+  const std::uint64_t limit = ms(route_.proxy.read_timeout);
+  const std::uint64_t now = ex_->loop().now_ms();
+  if (!waiting_on_upstream()) last_progress_ms_ = now;  // waiting on the client: not idle
+  if (now - last_progress_ms_ < limit) {
+    ex_->loop().schedule(read_timer_, limit - (now - last_progress_ms_));
     return;
   }
   WSGATE_LOG(warn, where() << ": nothing moved for " << route_.proxy.read_timeout.count() << " ms");

@@ -511,10 +511,10 @@ void HttpConnection::route_request() {
     return;
   }
   handler_ = service.new_http_handler();
-  HttpHandler* h = handler_.get();
-  h->on_request(*this);
-  // (the handler may be gone already if it answered; only then is resp_ no longer none)
-  if (resp_ == Resp::none && !closing() && !h->defers_continue()) send_continue();
+  const bool defers = handler_->defers_continue();
+  handler_->on_request(*this);
+  // (the handler may be gone already: it answered and the exchange finished)
+  if (!defers && exchange_active_ && resp_ == Resp::none && !closing()) send_continue();
 }
 
 void HttpConnection::begin_websocket(const RouteConfig& route, const Service& service) {

@@ -598,9 +598,11 @@ void UpstreamPool::report_failure(UpstreamPeer& p) {
   if (++p.fails >= config_.max_fails) {
     p.down_until_ms = now + ms(config_.fail_timeout);
     p.fails = 0;
-    WSGATE_LOG(warn, "upstream '" << config_.name << "' server " << p.name << ": out for "
-                                  << config_.fail_timeout.count() << " ms after "
-                                  << config_.max_fails << " failed connect(s)");
+    WSGATE_LOG(
+        warn,
+        "upstream '" << config_.name << "' server " << p.name << ": out for "
+                     << config_.fail_timeout.count() << " ms after " << config_.max_fails
+                     << " failure(s) (failed connects, or connections lost before a response)");
   }
 }
 
