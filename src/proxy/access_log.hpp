@@ -4,7 +4,8 @@
 //
 //   combined: 127.0.0.1 - - [22/Nov/2026:10:15:03 +0000] "GET /echo HTTP/1.1" 101 5120 "-"
 //             "Python/3.11 websockets/10.4" rt=12.034 route=/echo ws_close=1000 rx=4800 tx=5120
-//             [msgs_in=.. msgs_out=.. upstream=NAME/ADDRESS for sessions that have a backend]
+//             [msgs_in=.. msgs_out=..] [upstream=NAME/ADDRESS for requests and sessions that
+//             have a backend: bridged and proxied]
 //   json:     {"time":"2026-11-22T10:15:03Z","peer":"127.0.0.1:51234","method":"GET",...}
 //
 // Thread-safe: every line is built in full and written with one write(2) (O_APPEND), so lines
@@ -38,7 +39,7 @@ struct AccessRecord {
   std::optional<int> ws_close;  ///< WebSocket sessions: the close code (1006 if none)
   std::uint64_t ws_messages_in = 0;
   std::uint64_t ws_messages_out = 0;
-  std::string_view upstream;  ///< the backend a bridged session went to ("" = none)
+  std::string_view upstream;  ///< the backend (bridge, proxy) as "NAME/SERVER" ("" = none)
 };
 
 class AccessLog {

@@ -66,6 +66,8 @@ class HttpExchange {
   virtual void resume_request_body() = 0;
   /// Sends the interim "100 Continue" if the request expects it and it was not sent yet.
   virtual void send_continue() = 0;
+  /// The backend serving this request ("upstream/server"), for the access log.
+  virtual void note_upstream(std::string name) = 0;
 
   // --- the response (exactly one per exchange) ---
   /// A whole response in one call. The server adds Date, Server, Content-Length (= body size,

@@ -164,6 +164,7 @@ void ProxyExchange::connected(Result<UpstreamLease> r) {
   lease_ = std::move(*r);
   up_ = lease_.connection();
   side_ = attach_relay(*up_, this);
+  ex_->note_upstream(lease_.access_name());
   if (!up_head_.headers.contains("Host")) {
     // An HTTP/1.0 client without Host: HTTP/1.1 needs one; the server's name is the best guess.
     up_head_.headers.set(

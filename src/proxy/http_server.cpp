@@ -135,6 +135,7 @@ class HttpConnection final : public net::ConnectionHandler,
   void pause_request_body() override;
   void resume_request_body() override;
   void send_continue() override;
+  void note_upstream(std::string name) override { upstream_name_ = std::move(name); }
   void abort_response(std::string_view why) override;
   void respond(proto::HttpResponseHead head, std::string_view body) override;
   void respond_error(int status, std::string_view detail = {}) override;
@@ -208,6 +209,7 @@ class HttpConnection final : public net::ConnectionHandler,
   std::uint64_t resp_remaining_ = 0;  // Content-Length bytes still to send
   bool resp_has_length_ = false;
   int status_ = 0;
+  std::string upstream_name_;  // the backend, for the access log
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
   std::int64_t started_wall_ = 0;
@@ -314,6 +316,7 @@ proto::Http1Action HttpConnection::on_request_head(proto::HttpRequestHead& head)
   request_complete_ = false;
   resp_ = Resp::none;
   status_ = 0;
+  upstream_name_.clear();
   bytes_in_ = 0;
   bytes_out_ = 0;
   route_ = nullptr;
@@ -603,6 +606,7 @@ void HttpConnection::start_websocket(MutableByteView early) {
   if (up->accept.tunnel) {
     // Bytes from here on are the tunnel's; the exchange is logged now, as a 101.
     status_ = 101;
+    upstream_name_ = std::move(up->accept.upstream);
     bytes_out_ += head_bytes;
     log_exchange();
     parser_.reset();
@@ -839,6 +843,7 @@ void HttpConnection::log_exchange() {
     rec.route = route;
     rec.time = started_wall_;
     rec.duration_ms = conn_->loop().now_ms() - started_ms_;
+    rec.upstream = upstream_name_;
     log->write(rec);
   }
 }

@@ -76,6 +76,8 @@ def test_proxy_http_serves_the_page_through_itself(shipped):
     assert status == 200
     assert body == direct
     assert "wsgate" in headers.get("Via", "")
+    # The access log names the route and the upstream server that answered.
+    shipped.wait_log(r'"GET /app/ HTTP/1\.1" 200 .* route=/app upstream="loopback/127\.0\.0\.1:\d+"')
 
 
 def test_proxy_websocket(shipped):

@@ -97,6 +97,7 @@ class FakeExchange final : public HttpExchange {
   void pause_request_body() override {}
   void resume_request_body() override {}
   void send_continue() override {}
+  void note_upstream(std::string) override {}
   void abort_response(std::string_view) override { CHECK(false); }
 
   void respond(proto::HttpResponseHead head, std::string_view body) override {
