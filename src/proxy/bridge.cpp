@@ -101,20 +101,20 @@ class TargetTable {
 class BridgeHandler final : public WsHandler {
  public:
   BridgeHandler(UpstreamLease lease, bool base64, BridgeText text)
-      : lease_(std::move(lease)), up_(lease_.connection()), base64_(base64), text_(text) {
-    side_ = attach_relay(*up_, this);
+      : lease_(std::move(lease)), base64_(base64), text_(text) {
+    up_.attach(*lease_.connection(), this);
     up_->pause_reading();  // until the 101 is out: a VNC server speaks first
   }
 
-  ~BridgeHandler() override { drop_backend(false); }
+  ~BridgeHandler() override { up_.close(false); }
 
   void on_open(WsSession& s) override {
     session_ = &s;
-    if (up_ != nullptr) up_->resume_reading();
+    if (up_) up_->resume_reading();
   }
 
   void on_message(WsSession& s, proto::Opcode op, ByteView payload) override {
-    if (up_ == nullptr) return;
+    if (!up_) return;
     if (op == proto::Opcode::text) {
       if (base64_) {
         Bytes raw;
@@ -133,11 +133,11 @@ class BridgeHandler final : public WsHandler {
 
   void on_close(WsSession&, proto::CloseCode, std::string_view) override {
     session_ = nullptr;
-    drop_backend(true);  // what the client sent is delivered, then FIN
+    up_.close(true);  // what the client sent is delivered, then FIN
   }
 
   void on_drain(WsSession&) override {
-    if (up_ != nullptr && !backend_eof_) up_->resume_reading();
+    if (up_ && !backend_eof_) up_->resume_reading();
   }
 
   // --- from the backend connection (RelaySide) ---
@@ -150,22 +150,20 @@ class BridgeHandler final : public WsHandler {
     } else {
       session_->send_binary(data);
     }
-    if (session_ != nullptr && session_->backpressured() && up_ != nullptr) up_->pause_reading();
+    if (session_ != nullptr && session_->backpressured() && up_) up_->pause_reading();
   }
 
   void upstream_eof() {
     backend_eof_ = true;
     WSGATE_LOG(debug, "bridge " << lease_.describe() << ": backend closed the connection");
-    drop_backend(true);
+    up_.close(true);
     if (session_ != nullptr) session_->close(proto::CloseCode::normal, "backend closed");
   }
 
   void upstream_error(std::error_code ec) {
     WSGATE_LOG(info, "bridge " << lease_.describe() << ": backend connection failed: "
                                << ec.message() << "; closing 1011");
-    if (side_ != nullptr) side_->detach();
-    side_ = nullptr;
-    up_ = nullptr;  // the connection closes itself after on_error
+    up_.release();  // the connection closes itself after on_error
     if (session_ != nullptr) session_->close(proto::CloseCode::internal_error, "backend failed");
   }
 
@@ -180,24 +178,9 @@ class BridgeHandler final : public WsHandler {
     if (up_->above_high_watermark()) s.pause_reading();
   }
 
-  // Detaches from the backend connection and closes it: gracefully (queued bytes written, FIN)
-  // or at once.
-  void drop_backend(bool graceful) noexcept {
-    if (up_ == nullptr) return;
-    if (side_ != nullptr) side_->detach();
-    side_ = nullptr;
-    net::TcpConnection* c = std::exchange(up_, nullptr);
-    if (graceful) {
-      c->close_gracefully();
-    } else {
-      c->close();
-    }
-  }
-
   UpstreamLease lease_;
-  net::TcpConnection* up_;                    // null once closed or failed
-  RelaySide<BridgeHandler>* side_ = nullptr;  // owned by up_
-  WsSession* session_ = nullptr;              // between on_open and on_close
+  RelayLink<BridgeHandler> up_;   // empty once closed or failed
+  WsSession* session_ = nullptr;  // between on_open and on_close
   bool base64_;
   BridgeText text_;
   bool backend_eof_ = false;

@@ -100,8 +100,7 @@ class ProxyExchange final : public HttpHandler,
 
   std::unique_ptr<PendingConnect> pending_;
   UpstreamLease lease_;
-  net::TcpConnection* up_ = nullptr;  // null when not connected
-  RelaySide<ProxyExchange>* side_ = nullptr;
+  RelayLink<ProxyExchange> up_;  // empty when not connected
   proto::HttpResponseParser parser_;
   proto::HttpResponseHead resp_head_;
   bool head_ready_ = false;     // a final response head is waiting for begin_response()
@@ -162,8 +161,7 @@ void ProxyExchange::connected(Result<UpstreamLease> r) {
     return fail(502, none ? "no live upstream server" : "the upstream refused or timed out");
   }
   lease_ = std::move(*r);
-  up_ = lease_.connection();
-  side_ = attach_relay(*up_, this);
+  up_.attach(*lease_.connection(), this);
   ex_->note_upstream(lease_.access_name());
   if (!up_head_.headers.contains("Host")) {
     // An HTTP/1.0 client without Host: HTTP/1.1 needs one; the server's name is the best guess.
@@ -192,13 +190,13 @@ void ProxyExchange::connected(Result<UpstreamLease> r) {
 
 void ProxyExchange::on_body(HttpExchange& ex, ByteView chunk) {
   if (resp_complete_) return;
-  if (up_ == nullptr) {
+  if (!up_) {
     append(early_body_, chunk);
     if (early_body_.size() >= kBodyBeforeConnect) ex.pause_request_body();
     return;
   }
   send_body(chunk);
-  if (up_ != nullptr && up_->above_high_watermark()) ex.pause_request_body();
+  if (up_ && up_->above_high_watermark()) ex.pause_request_body();
 }
 
 void ProxyExchange::send_body(ByteView chunk) {
@@ -217,7 +215,7 @@ void ProxyExchange::send_body(ByteView chunk) {
 
 void ProxyExchange::on_request_complete(HttpExchange&) {
   request_done_ = true;
-  if (up_ != nullptr && !resp_complete_) request_sent();
+  if (up_ && !resp_complete_) request_sent();
 }
 
 // The whole request is on its way: the response head is due within response_timeout.
@@ -233,7 +231,7 @@ void ProxyExchange::request_sent() {
 }
 
 void ProxyExchange::on_drain(HttpExchange&) {
-  if (paused_for_client_ && up_ != nullptr) {
+  if (paused_for_client_ && up_) {
     paused_for_client_ = false;
     note_progress();  // the time spent waiting on the client does not count
     up_->resume_reading();
@@ -291,7 +289,7 @@ void ProxyExchange::upstream_read(MutableByteView data) {
     if (in.empty() || *r == 0 || parser_.done()) break;
   }
   if (resp_complete_) return complete(true);
-  if (resp_started_ && ex_->buffered_amount() >= HttpExchange::kProduceBelow && up_ != nullptr) {
+  if (resp_started_ && ex_->buffered_amount() >= HttpExchange::kProduceBelow && up_) {
     paused_for_client_ = true;
     up_->pause_reading();
   }
@@ -332,8 +330,8 @@ bool ProxyExchange::begin_response() {
 void ProxyExchange::complete(bool clean) {
   response_timer_.cancel();
   read_timer_.cancel();
-  const bool reusable = clean && request_done_ && parser_.should_keep_alive() && up_ != nullptr &&
-                        !parser_.needs_eof();
+  const bool reusable =
+      clean && request_done_ && parser_.should_keep_alive() && up_ && !parser_.needs_eof();
   drop_upstream(reusable);
   HttpExchange* ex = ex_;
   if (resp_no_body_) {
@@ -357,9 +355,7 @@ void ProxyExchange::upstream_eof() {
 }
 
 void ProxyExchange::upstream_error(std::error_code ec) {
-  if (side_ != nullptr) side_->detach();
-  side_ = nullptr;
-  up_ = nullptr;  // the connection closes itself after on_error
+  up_.release();  // the connection closes itself after on_error
   if (ex_ == nullptr) return;
   upstream_lost("the upstream connection failed: " + ec.message());
 }
@@ -403,15 +399,10 @@ void ProxyExchange::fail(int status, std::string detail) {
 
 // Lets go of the upstream connection: back to the keep-alive pool, or closed.
 void ProxyExchange::drop_upstream(bool keep) {
-  if (up_ == nullptr) return;
-  if (side_ != nullptr) side_->detach();
-  side_ = nullptr;
-  net::TcpConnection* c = std::exchange(up_, nullptr);
-  if (keep) {
+  if (!keep) return up_.close(false);
+  if (net::TcpConnection* c = up_.release()) {
     c->resume_reading();  // the idle handler must see the server's FIN
     pool_->keep(std::move(lease_));
-  } else {
-    c->close();
   }
 }
 
@@ -420,7 +411,7 @@ void ProxyExchange::drop_upstream(bool keep) {
 // True when the exchange waits for the upstream (not for the client): the request is out and
 // the response is not complete, or the upstream is not taking the request body.
 bool ProxyExchange::waiting_on_upstream() const noexcept {
-  if (up_ == nullptr || paused_for_client_) return false;
+  if (!up_ || paused_for_client_) return false;
   return request_done_ || up_->above_high_watermark();
 }
 

@@ -4,7 +4,9 @@
 // connection owns it (and outlives the owner's interest in it); the owner detaches before it
 // lets go of the connection, so no event reaches an owner that is gone.
 
+#include <memory>
 #include <system_error>
+#include <utility>
 
 #include "base/bytes.hpp"
 #include "net/tcp.hpp"
@@ -36,13 +38,45 @@ class RelaySide final : public net::ConnectionHandler {
   Owner* owner_;
 };
 
-/// Installs a RelaySide for `owner` on `conn` and returns it (owned by the connection).
+/// The owner's end: the upstream connection and the RelaySide installed on it. Empty until
+/// attach(), and again once released or closed.
 template <class Owner>
-RelaySide<Owner>* attach_relay(net::TcpConnection& conn, Owner* owner) {
-  auto side = std::make_unique<RelaySide<Owner>>(owner);
-  RelaySide<Owner>* raw = side.get();
-  conn.set_handler(std::move(side));
-  return raw;
-}
+class RelayLink {
+ public:
+  /// Installs a RelaySide for `owner` on `conn` (replacing its handler).
+  void attach(net::TcpConnection& conn, Owner* owner) {
+    auto side = std::make_unique<RelaySide<Owner>>(owner);
+    side_ = side.get();
+    conn_ = &conn;
+    conn.set_handler(std::move(side));
+  }
+  explicit operator bool() const noexcept { return conn_ != nullptr; }
+  net::TcpConnection* operator->() const noexcept { return conn_; }
+  net::TcpConnection& operator*() const noexcept { return *conn_; }
+  net::TcpConnection* get() const noexcept { return conn_; }
+
+  /// Stops the connection's events reaching the owner and forgets it; the caller now decides
+  /// its fate (keeps it, closes it, or lets it close itself after an error). Null if empty.
+  net::TcpConnection* release() noexcept {
+    if (side_ != nullptr) side_->detach();
+    side_ = nullptr;
+    return std::exchange(conn_, nullptr);
+  }
+  /// release(), then closes the connection: gracefully (queued bytes written, then FIN) or at
+  /// once.
+  void close(bool graceful) noexcept {
+    net::TcpConnection* c = release();
+    if (c == nullptr) return;
+    if (graceful) {
+      c->close_gracefully();
+    } else {
+      c->close();
+    }
+  }
+
+ private:
+  net::TcpConnection* conn_ = nullptr;
+  RelaySide<Owner>* side_ = nullptr;  // owned by conn_
+};
 
 }  // namespace wsgate::proxy

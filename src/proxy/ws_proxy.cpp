@@ -39,15 +39,12 @@ void write_client_frame(net::TcpConnection& up, proto::Opcode op, ByteView paylo
 class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
  public:
   ProxyWsHandler(UpstreamLease lease, Bytes early, const RouteConfig& route)
-      : lease_(std::move(lease)),
-        up_(lease_.connection()),
-        early_(std::move(early)),
-        assembler_(config_for(route)) {
-    side_ = attach_relay(*up_, this);
+      : lease_(std::move(lease)), early_(std::move(early)), assembler_(config_for(route)) {
+    up_.attach(*lease_.connection(), this);
     up_->pause_reading();  // until the client's 101 is out
   }
 
-  ~ProxyWsHandler() override { drop_upstream(false); }
+  ~ProxyWsHandler() override { up_.close(false); }
 
   void on_open(WsSession& s) override {
     session_ = &s;
@@ -56,43 +53,41 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
       early_ = Bytes{};
       from_upstream(MutableByteView(early));
     }
-    if (up_ != nullptr) up_->resume_reading();
+    if (up_) up_->resume_reading();
   }
 
   void on_message(WsSession& s, proto::Opcode op, ByteView payload) override {
-    if (up_ == nullptr || upstream_closed_) return;
+    if (!up_ || upstream_closed_) return;
     write_client_frame(*up_, op, payload);
     if (up_->above_high_watermark()) s.pause_reading();
   }
   void on_ping(WsSession&, ByteView payload) override {
-    if (up_ != nullptr && !upstream_closed_) write_client_frame(*up_, proto::Opcode::ping, payload);
+    if (up_ && !upstream_closed_) write_client_frame(*up_, proto::Opcode::ping, payload);
   }
   void on_pong(WsSession&, ByteView payload) override {
-    if (up_ != nullptr && !upstream_closed_) write_client_frame(*up_, proto::Opcode::pong, payload);
+    if (up_ && !upstream_closed_) write_client_frame(*up_, proto::Opcode::pong, payload);
   }
 
   void on_close(WsSession&, proto::CloseCode code, std::string_view reason) override {
     session_ = nullptr;
-    if (up_ == nullptr) return;
+    if (!up_) return;
     if (!upstream_closed_ && code != proto::CloseCode::abnormal) {
       // The client's close (or ours, for a client that broke the protocol) goes upstream with
       // its code; the upstream answers and closes TCP.
       write_client_frame(*up_, proto::Opcode::close, proto::make_close_payload(code, reason));
     }
-    drop_upstream(true);
+    up_.close(true);
   }
 
   void on_drain(WsSession&) override {
-    if (up_ != nullptr) up_->resume_reading();
+    if (up_) up_->resume_reading();
   }
 
   // --- the upstream connection (RelaySide) ---
   void upstream_read(MutableByteView data) { from_upstream(data); }
   void upstream_eof() { upstream_gone("the upstream closed the connection without a close frame"); }
   void upstream_error(std::error_code ec) {
-    if (side_ != nullptr) side_->detach();
-    side_ = nullptr;
-    up_ = nullptr;  // the connection closes itself after on_error
+    up_.release();  // the connection closes itself after on_error
     upstream_gone("the upstream connection failed: " + ec.message());
   }
   void upstream_drain() {
@@ -114,20 +109,20 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
     if (!r) {
       WSGATE_LOG(warn, "ws proxy " << lease_.describe() << ": protocol error from the upstream: "
                                    << r.error().message() << "; closing 1014");
-      if (up_ != nullptr) {
+      if (up_) {
         write_client_frame(*up_, proto::Opcode::close,
                            proto::make_close_payload(proto::close_code_for(r.error())));
       }
       upstream_closed_ = true;
-      drop_upstream(true);
+      up_.close(true);
       if (session_ != nullptr) session_->close(proto::CloseCode::bad_gateway, "upstream error");
       return;
     }
-    if (session_ != nullptr && session_->backpressured() && up_ != nullptr) up_->pause_reading();
+    if (session_ != nullptr && session_->backpressured() && up_) up_->pause_reading();
   }
 
   void upstream_gone(const std::string& what) {
-    drop_upstream(false);
+    up_.close(false);
     if (session_ == nullptr || upstream_closed_) return;
     WSGATE_LOG(info, "ws proxy " << lease_.describe() << ": " << what << "; closing 1014");
     upstream_closed_ = true;
@@ -146,28 +141,15 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
   }
   void on_close(proto::CloseCode code, std::string_view reason) override {
     upstream_closed_ = true;
-    if (up_ != nullptr) {  // answer the upstream's close (§5.5.1); it closes TCP
+    if (up_) {  // answer the upstream's close (§5.5.1); it closes TCP
       write_client_frame(*up_, proto::Opcode::close, proto::make_close_payload(code, reason));
     }
-    drop_upstream(true);
+    up_.close(true);
     if (session_ != nullptr) session_->close(code, reason);
   }
 
-  void drop_upstream(bool graceful) noexcept {
-    if (up_ == nullptr) return;
-    if (side_ != nullptr) side_->detach();
-    side_ = nullptr;
-    net::TcpConnection* c = std::exchange(up_, nullptr);
-    if (graceful) {
-      c->close_gracefully();
-    } else {
-      c->close();
-    }
-  }
-
   UpstreamLease lease_;
-  net::TcpConnection* up_;
-  RelaySide<ProxyWsHandler>* side_ = nullptr;
+  RelayLink<ProxyWsHandler> up_;
   Bytes early_;  // upstream bytes that followed its 101
   proto::MessageAssembler assembler_;
   WsSession* session_ = nullptr;
@@ -181,11 +163,8 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
 class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
  public:
   ProxyTunnel(UpstreamLease lease, Bytes early, Millis idle_timeout)
-      : lease_(std::move(lease)),
-        up_(lease_.connection()),
-        early_(std::move(early)),
-        idle_timeout_(idle_timeout) {
-    side_ = attach_relay(*up_, this);
+      : lease_(std::move(lease)), early_(std::move(early)), idle_timeout_(idle_timeout) {
+    up_.attach(*lease_.connection(), this);
     up_->pause_reading();
   }
   ~ProxyTunnel() override { drop_upstream(false); }
@@ -195,7 +174,7 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
     if (!early_.empty()) client_->write(std::move(early_));
     early_ = Bytes{};
     if (!early.empty()) to_upstream(early);
-    if (up_ != nullptr) up_->resume_reading();
+    if (up_) up_->resume_reading();
     arm_idle();
   }
   void going_away() override {
@@ -210,7 +189,7 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
   }
   void on_eof() override {
     client_eof_ = true;
-    if (up_ != nullptr) up_->shutdown();
+    if (up_) up_->shutdown();
     if (upstream_eof_) finish();
   }
   void on_error(std::error_code) override {
@@ -218,7 +197,7 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
     drop_upstream(false);
   }
   void on_drain() override {
-    if (up_ != nullptr && !upstream_eof_) up_->resume_reading();
+    if (up_ && !upstream_eof_) up_->resume_reading();
   }
 
   // The upstream connection (RelaySide).
@@ -226,7 +205,7 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
     ++activity_;
     if (client_ == nullptr) return;
     client_->write_copy(data);
-    if (client_->above_high_watermark() && up_ != nullptr) up_->pause_reading();
+    if (client_->above_high_watermark() && up_) up_->pause_reading();
   }
   void upstream_eof() {
     upstream_eof_ = true;
@@ -235,9 +214,7 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
   }
   void upstream_error(std::error_code ec) {
     WSGATE_LOG(info, "ws proxy " << lease_.describe() << ": tunnel: " << ec.message());
-    if (side_ != nullptr) side_->detach();
-    side_ = nullptr;
-    up_ = nullptr;
+    up_.release();  // the connection closes itself after on_error
     close_client();
   }
   void upstream_drain() {
@@ -246,7 +223,7 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
 
  private:
   void to_upstream(ByteView data) {
-    if (up_ == nullptr) return;
+    if (!up_) return;
     up_->write_copy(data);
     if (up_->above_high_watermark() && client_ != nullptr) client_->pause_reading();
   }
@@ -261,15 +238,7 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
   }
   void drop_upstream(bool graceful) noexcept {
     idle_.cancel();
-    if (up_ == nullptr) return;
-    if (side_ != nullptr) side_->detach();
-    side_ = nullptr;
-    net::TcpConnection* c = std::exchange(up_, nullptr);
-    if (graceful) {
-      c->close_gracefully();
-    } else {
-      c->close();
-    }
+    up_.close(graceful);
   }
   void arm_idle() {
     if (idle_timeout_.count() > 0 && client_ != nullptr) {
@@ -286,8 +255,7 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
   }
 
   UpstreamLease lease_;
-  net::TcpConnection* up_;
-  RelaySide<ProxyTunnel>* side_ = nullptr;
+  RelayLink<ProxyTunnel> up_;
   net::TcpConnection* client_ = nullptr;
   Bytes early_;
   Millis idle_timeout_;
@@ -347,16 +315,12 @@ class ProxyWsTask final : public WsUpgradeTask,
     if (!done_) fail(502, "the upstream closed the connection during the handshake");
   }
   void upstream_error(std::error_code ec) {
-    if (side_ != nullptr) side_->detach();
-    side_ = nullptr;
+    up_.release();  // the connection closes itself after on_error
     if (!done_) fail(502, "the upstream connection failed during the handshake: " + ec.message());
   }
   void upstream_drain() {}
 
-  ~ProxyWsTask() override {
-    if (side_ != nullptr) side_->detach();
-    if (lease_.connection() != nullptr && !handed_over_) lease_.connection()->close();
-  }
+  ~ProxyWsTask() override { up_.close(false); }
 
  private:
   void connected(Result<UpstreamLease> r) {
@@ -365,8 +329,7 @@ class ProxyWsTask final : public WsUpgradeTask,
       return fail(502, none ? "no live upstream server" : "the upstream refused or timed out");
     }
     lease_ = std::move(*r);
-    net::TcpConnection& up = *lease_.connection();
-    side_ = attach_relay(up, this);
+    up_.attach(*lease_.connection(), this);
     if (host_.empty()) {
       host_ = lease_.peer()->unix_path.empty() ? lease_.peer()->name : std::string("localhost");
     }
@@ -377,7 +340,7 @@ class ProxyWsTask final : public WsUpgradeTask,
     if (auto ec = proto::write_request_head(out, head)) {
       return fail(500, "the upgrade cannot be forwarded: " + ec.message());
     }
-    up.write(std::move(out));
+    up_->write(std::move(out));
     parser_.set_request_method("GET");
     loop_.schedule(timer_, ms(route_.proxy.response_timeout));
   }
@@ -416,13 +379,11 @@ class ProxyWsTask final : public WsUpgradeTask,
                                    << ": bad handshake response: " << ok.error().message());
       return fail(502, "the upstream's WebSocket handshake is invalid");
     }
-    side_->detach();
-    side_ = nullptr;
+    up_.release();  // the relay attaches its own side
     Bytes early(rest.begin(), rest.end());
     WsAccept a;
     a.subprotocol = ok->subprotocol;
     a.upstream = lease_.access_name();
-    handed_over_ = true;
     if (route_.proxy.passthrough) {
       if (!ok->extensions.empty()) a.extensions = ok->extensions;
       a.tunnel = std::make_unique<ProxyTunnel>(std::move(lease_), std::move(early),
@@ -435,9 +396,7 @@ class ProxyWsTask final : public WsUpgradeTask,
 
   void fail(int status, std::string detail) {
     timer_.cancel();
-    if (side_ != nullptr) side_->detach();
-    side_ = nullptr;
-    if (lease_.connection() != nullptr) lease_.connection()->close();
+    up_.close(false);
     lease_ = UpstreamLease();
     WsAccept a;
     a.status = status;
@@ -465,12 +424,11 @@ class ProxyWsTask final : public WsUpgradeTask,
   std::string key_;
   std::unique_ptr<PendingConnect> pending_;
   UpstreamLease lease_;
-  RelaySide<ProxyWsTask>* side_ = nullptr;
+  RelayLink<ProxyWsTask> up_;
   proto::HttpResponseParser parser_;
   std::optional<proto::HttpResponseHead> head_;
   net::Timer timer_{*this};
   bool done_ = false;
-  bool handed_over_ = false;
 };
 
 }  // namespace
