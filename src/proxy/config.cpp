@@ -326,6 +326,46 @@ const KeySpec<RouteConfig> kRouteKeys[] = {
        read_bool(c, n, k, r.ws.require_subprotocol);
      },
      kWsServedKinds},
+    {"compression",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       if (v == "off") {
+         r.ws.compression = Compression::off;
+       } else if (v == "shared") {
+         r.ws.compression = Compression::shared;
+       } else if (v == "dedicated") {
+         r.ws.compression = Compression::dedicated;
+       } else if (v == "passthrough") {
+         r.ws.compression = Compression::passthrough;  // proxy routes only: checked with the kind
+       } else {
+         c.error(n, quote(k) + " must be off, shared, dedicated or passthrough; got " + quote(v));
+       }
+     },
+     kWsKinds},
+    {"compression_level",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 1, 9, v)) r.ws.compression_level = static_cast<int>(v);
+     },
+     kWsKinds},
+    {"compression_min_size",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       read_size(c, n, k, 0, kGiB, r.ws.compression_min_size);
+     },
+     kWsKinds},
+    {"window_bits",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 9, 15, v)) r.ws.window_bits = static_cast<int>(v);
+     },
+     kWsKinds},
+    {"mem_level",
+     [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 1, 9, v)) r.ws.mem_level = static_cast<int>(v);
+     },
+     kWsKinds},
     {"max_backpressure",
      [](Ctx& c, const toml::node& n, std::string_view k, RouteConfig& r) {
        read_size(c, n, k, 1, kGiB, r.ws.max_backpressure);
@@ -597,6 +637,24 @@ void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen,
     }
     if (r.ws.require_subprotocol && r.ws.subprotocols.empty()) {
       c.error(*t.get("require_subprotocol"), "'require_subprotocol' needs 'subprotocols'");
+    }
+    if (r.ws.compression == Compression::passthrough && mask != kKindProxy) {
+      c.error(*t.get("compression"), "compression = \"passthrough\" applies to proxy routes only");
+    }
+    if (r.ws.compression == Compression::passthrough && r.proxy.passthrough) {
+      c.error(*t.get("compression"),
+              "compression = \"passthrough\" is implied by passthrough = true (drop it)");
+    }
+    for (const char* key : {"window_bits", "mem_level"}) {
+      if (t.contains(key) && r.ws.compression != Compression::dedicated) {
+        c.error(*t.get(key), quote(key) + " applies to compression = \"dedicated\"");
+      }
+    }
+    for (const char* key : {"compression_level", "compression_min_size"}) {
+      if (t.contains(key) && r.ws.compression != Compression::shared &&
+          r.ws.compression != Compression::dedicated) {
+        c.error(*t.get(key), quote(key) + " applies to compression = \"shared\" or \"dedicated\"");
+      }
     }
   }
   if (c.problems.size() != before || path == nullptr || mask == kKindUnknown) return;

@@ -58,6 +58,14 @@ struct ListenConfig {
 /// are recognised by the loader and refused as not available yet.
 enum class RouteKind { echo, static_files, bridge, proxy };
 
+/// permessage-deflate on a WebSocket route (RFC 7692).
+enum class Compression {
+  off,        ///< never negotiated
+  shared,     ///< no context takeover both ways: one compressor per worker, no per-connection state
+  dedicated,  ///< context takeover: per-connection compressor and inflater (better ratio)
+  passthrough,  ///< proxy routes: the client's offer goes upstream; compressed frames relayed
+};
+
 /// Keys for routes that take WebSocket (kinds echo, bridge and proxy; subprotocols,
 /// require_subprotocol and interval do not apply to proxy routes, where the upstream decides).
 struct WsRouteConfig {
@@ -80,6 +88,14 @@ struct WsRouteConfig {
   /// Refuse (400) a client offering none of `subprotocols`. Needs a non-empty `subprotocols`.
   bool require_subprotocol = false;
   std::uint64_t max_backpressure = 1 << 20;  ///< queued output past which the session closes 1008
+  Compression compression = Compression::off;
+  int compression_level = 1;  ///< 1..9 (zlib level): 1 is several times faster than 6 on JSON
+  /// Messages shorter than this go uncompressed (RSV1 clear); 0 = compress everything.
+  std::uint64_t compression_min_size = 64;
+  /// dedicated: 9..15, the window both compressors use (ours, and the one the client is asked
+  /// to use), trading ratio for memory: 2^(window_bits + 2) bytes for our compressor.
+  int window_bits = 15;
+  int mem_level = 8;  ///< dedicated: 1..9, our compressor's hash memory: 2^(mem_level + 9) bytes
 };
 
 /// Keys for kind "static".

@@ -9,6 +9,7 @@
 #include "proto/http1_writer.hpp"
 #include "proto/http_error.hpp"
 #include "proto/ws_handshake.hpp"
+#include "proxy/ws_compression.hpp"
 #include "proxy/ws_session.hpp"
 
 namespace wsgate::proxy {
@@ -196,6 +197,7 @@ class HttpConnection final : public net::ConnectionHandler,
   struct Upgrade {
     proto::UpgradeRequest request;
     WsAccept accept;
+    std::optional<proto::DeflateAgreement> deflate;  // negotiated with the client
   };
   std::unique_ptr<Upgrade> upgrade_;  // an accepted (or pending) upgrade
   bool upgrade_ready_ = false;        // its request is complete; bytes after it are in pending_
@@ -542,6 +544,19 @@ void HttpConnection::begin_websocket(const RouteConfig& route, const Service& se
     respond(std::move(rej.head), rej.body);
     return;
   }
+  std::optional<proto::DeflateAgreement> deflate;
+  if (const auto cfg = deflate_config(ws); cfg.enabled && !up->extensions.empty()) {
+    auto agreed = proto::negotiate_deflate(up->extensions, cfg);
+    if (!agreed) {
+      WSGATE_LOG(info, "ws " << conn_->peer().to_string() << " route " << route.name()
+                             << ": Sec-WebSocket-Extensions does not parse: '" << up->extensions
+                             << "'");
+      keep_alive_ = false;
+      send_error(400, "Sec-WebSocket-Extensions does not parse", {});
+      return;
+    }
+    deflate = std::move(*agreed);  // (nullopt: no offer we accept; the session is uncompressed)
+  }
   // The completion is owned (through the task) by this connection and never outlives it.
   WsUpgradeContext ctx{
       head_,         *up,           path_,
@@ -552,7 +567,8 @@ void HttpConnection::begin_websocket(const RouteConfig& route, const Service& se
     refuse_upgrade(accept);
     return;
   }
-  upgrade_ = std::make_unique<Upgrade>(Upgrade{std::move(*up), std::move(accept)});
+  upgrade_ =
+      std::make_unique<Upgrade>(Upgrade{std::move(*up), std::move(accept), std::move(deflate)});
 }
 
 void HttpConnection::refuse_upgrade(const WsAccept& accept) {
@@ -584,8 +600,10 @@ void HttpConnection::upgrade_decided(WsAccept accept) {
 
 void HttpConnection::start_websocket(MutableByteView early) {
   std::unique_ptr<Upgrade> up = std::move(upgrade_);
-  auto head =
-      proto::make_upgrade_response(up->request, up->accept.subprotocol, up->accept.extensions);
+  if (up->accept.tunnel || up->accept.extensions) up->deflate.reset();  // the upstream's choice
+  auto head = proto::make_upgrade_response(
+      up->request, up->accept.subprotocol,
+      up->deflate ? std::optional<std::string>(up->deflate->response) : up->accept.extensions);
   head.headers.add("Date", date_for(conn_->loop().wall_time()));
   if (!runtime_->config.server.server_header.empty()) {
     head.headers.add("Server", runtime_->config.server.server_header);
@@ -635,8 +653,10 @@ void HttpConnection::start_websocket(MutableByteView early) {
   head_ = {};
   path_ = std::string{};
   exchange_active_ = false;
+  std::optional<proto::DeflateParams> deflate;
+  if (up->deflate) deflate = up->deflate->params;
   ws_ = std::make_unique<WsSession>(*conn_, route, runtime_->access_log.get(), std::move(info),
-                                    std::move(up->accept.handler));
+                                    std::move(up->accept.handler), deflate);
   ws_->start(early);
   if (server_->shutting_down()) ws_->going_away();
 }

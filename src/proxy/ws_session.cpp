@@ -6,17 +6,18 @@
 #include "proto/ws_close.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/config.hpp"
+#include "proxy/ws_compression.hpp"
 
 namespace wsgate::proxy {
 
 namespace {
 
-proto::MessageConfig message_config(const RouteConfig& route) {
+proto::MessageConfig message_config(const RouteConfig& route, bool deflate) {
   proto::MessageConfig cfg;
   cfg.role = proto::Role::server;
   cfg.max_frame_size = route.ws.max_frame_size;
   cfg.max_message_size = route.ws.max_message_size;
-  cfg.rsv1_allowed = false;  // no extension is negotiated yet
+  cfg.rsv1_allowed = deflate;  // permessage-deflate is the only extension we negotiate
   return cfg;
 }
 
@@ -35,13 +36,17 @@ void WsHandler::on_ping(WsSession& s, ByteView payload) {
 }
 
 WsSession::WsSession(net::TcpConnection& conn, const RouteConfig& route, AccessLog* access_log,
-                     WsSessionInfo info, std::unique_ptr<WsHandler> handler)
+                     WsSessionInfo info, std::unique_ptr<WsHandler> handler,
+                     std::optional<proto::DeflateParams> deflate)
     : conn_(&conn),
       route_(&route),
       access_log_(access_log),
       info_(std::move(info)),
       handler_(std::move(handler)),
-      assembler_(message_config(route)) {}
+      compression_(deflate ? std::make_unique<WsCompression>(route.ws, *deflate) : nullptr),
+      assembler_(message_config(route, deflate.has_value())) {
+  if (compression_) assembler_.set_inflater(&compression_->inflater());
+}
 
 WsSession::~WsSession() = default;
 
@@ -58,10 +63,10 @@ void WsSession::start(MutableByteView early_bytes) {
 
 // --- sending -------------------------------------------------------------------------------
 
-void WsSession::write_frame(proto::Opcode op, ByteView payload) {
+void WsSession::write_frame(proto::Opcode op, ByteView payload, bool rsv1) {
   Bytes out;
   out.reserve(proto::header_size(payload.size(), false) + payload.size());
-  proto::append_frame(out, op, payload, true, std::nullopt);
+  proto::append_frame(out, op, payload, true, std::nullopt, rsv1);
   bytes_out_ += out.size();
   conn_->write(std::move(out));
 }
@@ -81,6 +86,13 @@ void WsSession::send(proto::Opcode op, ByteView payload) {
   }
   ++messages_out_;
   note_activity();
+  if (compression_) {
+    Bytes compressed;
+    if (compression_->compress(payload, compressed)) {
+      write_frame(op, compressed, true);
+      return;
+    }
+  }
   write_frame(op, payload);
 }
 
@@ -165,6 +177,7 @@ void WsSession::on_message(proto::Opcode op, ByteView payload, bool /*compressed
   ++messages_in_;
   note_activity();
   handler_->on_message(*this, op, payload);
+  if (compression_) compression_->message_done();
 }
 
 void WsSession::on_ping(ByteView payload) {

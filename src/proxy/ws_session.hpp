@@ -30,6 +30,7 @@
 #include "net/tcp.hpp"
 #include "net/timer_wheel.hpp"
 #include "proto/ws_error.hpp"
+#include "proto/ws_extensions.hpp"
 #include "proto/ws_frame.hpp"
 #include "proto/ws_message.hpp"
 
@@ -38,6 +39,7 @@ namespace wsgate::proxy {
 class WsSession;
 struct RouteConfig;
 class AccessLog;
+class WsCompression;
 
 /// One instance per session. Callbacks run on the loop thread and must not throw. Every view
 /// is valid only during the call.
@@ -85,8 +87,11 @@ struct WsSessionInfo {
 
 class WsSession final : private proto::MessageEvents, private net::TimerHandler {
  public:
+  /// `deflate`: the permessage-deflate parameters agreed in the handshake, if any (the route's
+  /// `compression` mode decides how the session compresses; see ws_compression.hpp).
   WsSession(net::TcpConnection& conn, const RouteConfig& route, AccessLog* access_log,
-            WsSessionInfo info, std::unique_ptr<WsHandler> handler);
+            WsSessionInfo info, std::unique_ptr<WsHandler> handler,
+            std::optional<proto::DeflateParams> deflate = std::nullopt);
   ~WsSession() override;
   WsSession(const WsSession&) = delete;
   WsSession& operator=(const WsSession&) = delete;
@@ -137,7 +142,7 @@ class WsSession final : private proto::MessageEvents, private net::TimerHandler 
   // net::TimerHandler
   void on_timer(net::Timer& t) noexcept override;
 
-  void write_frame(proto::Opcode op, ByteView payload);
+  void write_frame(proto::Opcode op, ByteView payload, bool rsv1 = false);
   void fail(std::error_code ec);
   void finish(proto::CloseCode code, std::string_view reason);
   void close_transport();
@@ -149,6 +154,7 @@ class WsSession final : private proto::MessageEvents, private net::TimerHandler 
   AccessLog* access_log_;
   WsSessionInfo info_;
   std::unique_ptr<WsHandler> handler_;
+  std::unique_ptr<WsCompression> compression_;  // null without permessage-deflate
   proto::MessageAssembler assembler_;
   net::Timer ping_timer_{*this};   // a ping every ping_interval
   net::Timer pong_timer_{*this};   // pong_timeout after a ping: no byte since -> the peer is gone
