@@ -641,9 +641,10 @@ void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen,
     if (r.ws.compression == Compression::passthrough && mask != kKindProxy) {
       c.error(*t.get("compression"), "compression = \"passthrough\" applies to proxy routes only");
     }
-    if (r.ws.compression == Compression::passthrough && r.proxy.passthrough) {
+    if (r.ws.compression != Compression::off && r.proxy.passthrough) {
       c.error(*t.get("compression"),
-              "compression = \"passthrough\" is implied by passthrough = true (drop it)");
+              "a passthrough = true tunnel carries whatever compression the client and the "
+              "upstream agree on: drop 'compression'");
     }
     for (const char* key : {"window_bits", "mem_level"}) {
       if (t.contains(key) && r.ws.compression != Compression::dedicated) {

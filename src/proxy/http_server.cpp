@@ -656,7 +656,8 @@ void HttpConnection::start_websocket(MutableByteView early) {
   std::optional<proto::DeflateParams> deflate;
   if (up->deflate) deflate = up->deflate->params;
   ws_ = std::make_unique<WsSession>(*conn_, route, runtime_->access_log.get(), std::move(info),
-                                    std::move(up->accept.handler), deflate);
+                                    std::move(up->accept.handler), deflate,
+                                    up->accept.relay_compressed);
   ws_->start(early);
   if (server_->shutting_down()) ws_->going_away();
 }

@@ -69,7 +69,10 @@ struct WsAccept {
   std::unique_ptr<WsHandler> handler;      ///< null = refuse with `status` (or pending, tunnel)
   std::unique_ptr<TunnelHandler> tunnel;   ///< set instead of `handler`: no WsSession
   std::optional<std::string> subprotocol;  ///< must be one the client offered; nullopt = none
-  std::optional<std::string> extensions;   ///< Sec-WebSocket-Extensions of the 101 (tunnels)
+  std::optional<std::string> extensions;   ///< Sec-WebSocket-Extensions of the 101 (from upstream)
+  /// The 101 carries the upstream's permessage-deflate answer and the handler relays RSV1
+  /// messages compressed (on_compressed_message / send_compressed): no inflating here.
+  bool relay_compressed = false;
   int status = 0;      ///< refusal status (e.g. 401, 403, 404, 502, 503) when handler is null
   std::string detail;  ///< refusal reason for the body and the log
   std::unique_ptr<WsUpgradeTask> pending;  ///< set: the decision comes later

@@ -8,6 +8,7 @@
 #include "proto/http1_parser.hpp"
 #include "proto/http1_writer.hpp"
 #include "proto/ws_close.hpp"
+#include "proto/ws_extensions.hpp"
 #include "proto/ws_frame.hpp"
 #include "proto/ws_handshake.hpp"
 #include "proto/ws_message.hpp"
@@ -25,10 +26,11 @@ std::uint64_t ms(Millis d) {
 }
 
 // Writes one complete masked frame toward the upstream (we are its client, RFC 6455 §5.3).
-void write_client_frame(net::TcpConnection& up, proto::Opcode op, ByteView payload) {
+void write_client_frame(net::TcpConnection& up, proto::Opcode op, ByteView payload,
+                        bool rsv1 = false) {
   Bytes f;
   f.reserve(payload.size() + proto::kMaxFrameHeaderSize);
-  proto::append_frame(f, op, payload, true, proto::random_mask_key());
+  proto::append_frame(f, op, payload, true, proto::random_mask_key(), rsv1);
   up.write(std::move(f));
 }
 
@@ -38,8 +40,12 @@ void write_client_frame(net::TcpConnection& up, proto::Opcode op, ByteView paylo
 // bytes on the other; every message, ping, pong and close crosses as its own frame.
 class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
  public:
-  ProxyWsHandler(UpstreamLease lease, Bytes early, const RouteConfig& route)
-      : lease_(std::move(lease)), early_(std::move(early)), assembler_(config_for(route)) {
+  /// `relay_compressed`: permessage-deflate was agreed between the client and the upstream;
+  /// RSV1 messages cross both ways still compressed.
+  ProxyWsHandler(UpstreamLease lease, Bytes early, const RouteConfig& route, bool relay_compressed)
+      : lease_(std::move(lease)),
+        early_(std::move(early)),
+        assembler_(config_for(route, relay_compressed)) {
     up_.attach(*lease_.connection(), this);
     up_->pause_reading();  // until the client's 101 is out
   }
@@ -59,6 +65,11 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
   void on_message(WsSession& s, proto::Opcode op, ByteView payload) override {
     if (!up_ || upstream_closed_) return;
     write_client_frame(*up_, op, payload);
+    if (up_->above_high_watermark()) s.pause_reading();
+  }
+  void on_compressed_message(WsSession& s, proto::Opcode op, ByteView payload) override {
+    if (!up_ || upstream_closed_) return;
+    write_client_frame(*up_, op, payload, true);
     if (up_->above_high_watermark()) s.pause_reading();
   }
   void on_ping(WsSession&, ByteView payload) override {
@@ -95,9 +106,10 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
   }
 
  private:
-  static proto::MessageConfig config_for(const RouteConfig& route) {
+  static proto::MessageConfig config_for(const RouteConfig& route, bool rsv1) {
     proto::MessageConfig c;
     c.role = proto::Role::client;
+    c.rsv1_allowed = rsv1;  // no inflater: RSV1 messages arrive still compressed
     c.max_frame_size = route.ws.max_frame_size;
     c.max_message_size = route.ws.max_message_size;
     return c;
@@ -130,8 +142,13 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
   }
 
   // proto::MessageEvents (the upstream's frames)
-  void on_message(proto::Opcode op, ByteView payload, bool) override {
-    if (session_ != nullptr) session_->send(op, payload);
+  void on_message(proto::Opcode op, ByteView payload, bool compressed) override {
+    if (session_ == nullptr) return;
+    if (compressed) {
+      session_->send_compressed(op, payload);
+    } else {
+      session_->send(op, payload);
+    }
   }
   void on_ping(ByteView payload) override {
     if (session_ != nullptr) session_->ping(payload);
@@ -288,7 +305,7 @@ class ProxyWsTask final : public WsUpgradeTask,
     facts.version_minor = ctx.head.version_minor;
     extra_ = forward_request_headers(ctx.head.headers, facts, route_.proxy.upstream_host);
     host_ = std::string(extra_.get("Host").value_or(""));
-    if (route_.proxy.passthrough) {
+    if (route_.proxy.passthrough || route_.ws.compression == Compression::passthrough) {
       const std::string ext = ctx.head.headers.combined("Sec-WebSocket-Extensions");
       if (!ext.empty()) extensions_ = ext;
     }
@@ -389,7 +406,22 @@ class ProxyWsTask final : public WsUpgradeTask,
       a.tunnel = std::make_unique<ProxyTunnel>(std::move(lease_), std::move(early),
                                                route_.ws.idle_timeout);
     } else {
-      a.handler = std::make_unique<ProxyWsHandler>(std::move(lease_), std::move(early), route_);
+      bool relay_compressed = false;
+      if (!ok->extensions.empty()) {
+        // Only permessage-deflate can have been agreed (the client's offer went upstream):
+        // the relay passes compressed messages through, so RSV1 is the only bit to allow.
+        auto parsed = proto::parse_extensions(ok->extensions);
+        if (!parsed || parsed->size() != 1 ||
+            !proto::iequals((*parsed)[0].name, proto::kPermessageDeflate)) {
+          WSGATE_LOG(warn, "ws proxy " << lease_.describe() << ": upstream agreed to extensions '"
+                                       << ok->extensions << "', which cannot be relayed");
+          return fail(502, "the upstream agreed to an extension wsgate cannot relay");
+        }
+        a.extensions = ok->extensions;
+        a.relay_compressed = relay_compressed = true;
+      }
+      a.handler = std::make_unique<ProxyWsHandler>(std::move(lease_), std::move(early), route_,
+                                                   relay_compressed);
     }
     finish(std::move(a));
   }

@@ -35,16 +35,20 @@ void WsHandler::on_ping(WsSession& s, ByteView payload) {
   s.pong(payload);
 }
 
+void WsHandler::on_compressed_message(WsSession& s, proto::Opcode, ByteView) {
+  s.close(proto::CloseCode::unsupported_data, "compressed message not expected");
+}
+
 WsSession::WsSession(net::TcpConnection& conn, const RouteConfig& route, AccessLog* access_log,
                      WsSessionInfo info, std::unique_ptr<WsHandler> handler,
-                     std::optional<proto::DeflateParams> deflate)
+                     std::optional<proto::DeflateParams> deflate, bool relay_compressed)
     : conn_(&conn),
       route_(&route),
       access_log_(access_log),
       info_(std::move(info)),
       handler_(std::move(handler)),
       compression_(deflate ? std::make_unique<WsCompression>(route.ws, *deflate) : nullptr),
-      assembler_(message_config(route, deflate.has_value())) {
+      assembler_(message_config(route, deflate.has_value() || relay_compressed)) {
   if (compression_) assembler_.set_inflater(&compression_->inflater());
 }
 
@@ -94,6 +98,13 @@ void WsSession::send(proto::Opcode op, ByteView payload) {
     }
   }
   write_frame(op, payload);
+}
+
+void WsSession::send_compressed(proto::Opcode op, ByteView payload) {
+  if (state_ != State::open) return;
+  ++messages_out_;
+  note_activity();
+  write_frame(op, payload, true);
 }
 
 void WsSession::send_text(std::string_view text) {
@@ -172,10 +183,14 @@ void WsSession::on_read(MutableByteView data) {
   fail(r.error());
 }
 
-void WsSession::on_message(proto::Opcode op, ByteView payload, bool /*compressed*/) {
+void WsSession::on_message(proto::Opcode op, ByteView payload, bool compressed) {
   if (state_ != State::open) return;  // after our close frame, data is discarded (§5.5.1)
   ++messages_in_;
   note_activity();
+  if (compressed) {  // only without an inflater: a relay_compressed session
+    handler_->on_compressed_message(*this, op, payload);
+    return;
+  }
   handler_->on_message(*this, op, payload);
   if (compression_) compression_->message_done();
 }

@@ -50,6 +50,10 @@ class WsHandler {
   virtual void on_open(WsSession& s) { (void)s; }
   /// A whole message: `op` is text (valid UTF-8) or binary.
   virtual void on_message(WsSession& s, proto::Opcode op, ByteView payload) = 0;
+  /// A message still deflated (RSV1), on a session that relays compression untouched
+  /// (WsSession `relay_compressed`): `payload` is the compressed data, its text unvalidated.
+  /// The default closes 1003: only relays ask for such sessions.
+  virtual void on_compressed_message(WsSession& s, proto::Opcode op, ByteView payload);
   /// The default answers with a pong carrying the same payload (§5.5.2).
   virtual void on_ping(WsSession& s, ByteView payload);
   virtual void on_pong(WsSession& s, ByteView payload) {
@@ -91,7 +95,8 @@ class WsSession final : private proto::MessageEvents, private net::TimerHandler 
   /// `compression` mode decides how the session compresses; see ws_compression.hpp).
   WsSession(net::TcpConnection& conn, const RouteConfig& route, AccessLog* access_log,
             WsSessionInfo info, std::unique_ptr<WsHandler> handler,
-            std::optional<proto::DeflateParams> deflate = std::nullopt);
+            std::optional<proto::DeflateParams> deflate = std::nullopt,
+            bool relay_compressed = false);
   ~WsSession() override;
   WsSession(const WsSession&) = delete;
   WsSession& operator=(const WsSession&) = delete;
@@ -100,6 +105,9 @@ class WsSession final : private proto::MessageEvents, private net::TimerHandler 
   void send_text(std::string_view text);
   void send_binary(ByteView data);
   void send(proto::Opcode op, ByteView payload);
+  /// A message whose payload is already deflated by the far end (relay_compressed sessions):
+  /// sent with RSV1, as it is.
+  void send_compressed(proto::Opcode op, ByteView payload);
   /// A complete pre-encoded server frame (unmasked), shared with other sessions (fan-out).
   void send_frame(net::SharedBytes frame);
   void ping(ByteView payload = {});
