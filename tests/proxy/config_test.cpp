@@ -239,6 +239,48 @@ TEST_CASE("config: proxy route and upstream keep-alive keys", "[proxy][config]")
   CHECK_THAT(all, Catch::Contains("key 'subprotocols' does not apply to a route of kind 'proxy'"));
 }
 
+TEST_CASE("config: compression keys", "[proxy][config]") {
+  const std::string head =
+      "[[listen]]\naddress = \"127.0.0.1:8080\"\n"
+      "[upstream.app]\nservers = [\"127.0.0.1:9000\"]\n";
+  const std::string echo = "[[route]]\npath = \"/e\"\nkind = \"echo\"\n";
+  const std::string proxy = "[[route]]\npath = \"/p\"\nkind = \"proxy\"\nupstream = \"app\"\n";
+  auto load = parse(head + echo);
+  REQUIRE(load.config);
+  const WsRouteConfig& d = load.config->routes.at(0).ws;
+  CHECK(d.compression == Compression::off);
+  CHECK(d.compression_level == 1);
+  CHECK(d.compression_min_size == 64);
+  CHECK(d.window_bits == 15);
+  CHECK(d.mem_level == 8);
+
+  load = parse(head + echo +
+               "compression = \"dedicated\"\nwindow_bits = 10\nmem_level = 4\n"
+               "compression_level = 6\ncompression_min_size = 0\n" +
+               proxy + "compression = \"passthrough\"\n");
+  INFO(dump(load));
+  REQUIRE(load.config);
+  const WsRouteConfig& w = load.config->routes.at(0).ws;
+  CHECK(w.compression == Compression::dedicated);
+  CHECK(w.window_bits == 10);
+  CHECK(w.mem_level == 4);
+  CHECK(w.compression_level == 6);
+  CHECK(w.compression_min_size == 0);
+  CHECK(load.config->routes.at(1).ws.compression == Compression::passthrough);
+
+  load = parse(head + echo + "compression = \"passthrough\"\nwindow_bits = 12\n" + proxy +
+               "passthrough = true\ncompression = \"shared\"\n" +
+               "[[route]]\npath = \"/s\"\nkind = \"echo\"\ncompression = \"zstd\"\n"
+               "compression_level = 0\n");
+  REQUIRE_FALSE(load.config);
+  const std::string all = dump(load);
+  CHECK_THAT(all, Catch::Contains("compression = \"passthrough\" applies to proxy routes only"));
+  CHECK_THAT(all, Catch::Contains("'window_bits' applies to compression = \"dedicated\""));
+  CHECK_THAT(all, Catch::Contains("a passthrough = true tunnel carries whatever compression"));
+  CHECK_THAT(all, Catch::Contains("must be off, shared, dedicated or passthrough; got 'zstd'"));
+  CHECK_THAT(all, Catch::Contains("'compression_level'"));
+}
+
 TEST_CASE("config: bridge targets instead of an upstream", "[proxy][config]") {
   const std::string head =
       "[[listen]]\naddress = \"127.0.0.1:8080\"\n[[route]]\npath = \"/vnc\"\nkind = \"bridge\"\n";
