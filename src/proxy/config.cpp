@@ -114,7 +114,72 @@ const KeySpec<ServerConfig> kServerKeys[] = {
                             ServerConfig& s) { read_duration(c, n, k, true, s.shutdown_timeout); }},
 };
 
+// The files of a certificate: both must be readable files (OpenSSL checks the contents when the
+// configuration is built).
+void read_cert_pair(Ctx& c, const toml::table& t, std::string_view where, TlsCertConfig& out) {
+  for (const char* key : {"cert", "key"}) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+      c.error(t, std::string(where) + " needs '" + key + "'");
+      continue;
+    }
+    std::string v;
+    if (!read_string(c, *n, key, v)) continue;
+    const std::string path = v.empty() ? v : resolve(c, v);
+    std::error_code ec;
+    if (path.empty() || !fs::is_regular_file(path, ec)) {
+      c.error(*n, std::string(key) + " file " + quote(path) + " is not a readable file");
+      continue;
+    }
+    (std::string_view(key) == "cert" ? out.cert : out.key) = path;
+  }
+}
+
+const KeySpec<ListenTlsConfig> kListenTlsKeys[] = {
+    {"cert", [](Ctx&, const toml::node&, std::string_view, ListenTlsConfig&) {}},
+    {"key", [](Ctx&, const toml::node&, std::string_view, ListenTlsConfig&) {}},
+    {"sni",
+     [](Ctx& c, const toml::node& n, std::string_view k, ListenTlsConfig& t) {
+       if (!n.is_array()) return type_error(c, n, k, "an array of { cert = ..., key = ... }");
+       for (const toml::node& e : *n.as_array()) {
+         if (!e.is_table()) {
+           c.error(e, "each 'sni' entry must be a table { cert = \"...\", key = \"...\" }");
+           continue;
+         }
+         for (const auto& [key, v] : *e.as_table()) {
+           if (key.str() != "cert" && key.str() != "key") {
+             c.error(key.source(), "unknown key " + quote(key.str()) + " in an 'sni' entry");
+           }
+         }
+         TlsCertConfig pair;
+         read_cert_pair(c, *e.as_table(), "an 'sni' entry", pair);
+         t.certificates.push_back(std::move(pair));
+       }
+     }},
+    {"ciphers", [](Ctx& c, const toml::node& n, std::string_view k,
+                   ListenTlsConfig& t) { read_string(c, n, k, t.ciphers); }},
+    {"ciphersuites", [](Ctx& c, const toml::node& n, std::string_view k,
+                        ListenTlsConfig& t) { read_string(c, n, k, t.ciphersuites); }},
+};
+
 const KeySpec<ListenConfig> kListenKeys[] = {
+    {"tls",
+     [](Ctx& c, const toml::node& n, std::string_view k, ListenConfig& l) {
+       if (!n.is_table()) return type_error(c, n, k, "a table { cert = \"...\", key = \"...\" }");
+       ListenTlsConfig t;
+       TlsCertConfig first;
+       read_cert_pair(c, *n.as_table(), "'tls'", first);
+       t.certificates.push_back(std::move(first));
+       read_keys(c, *n.as_table(), "tls", kListenTlsKeys, t);
+       l.tls = std::move(t);
+     }},
+    {"redirect_https", [](Ctx& c, const toml::node& n, std::string_view k,
+                          ListenConfig& l) { read_bool(c, n, k, l.redirect_https); }},
+    {"redirect_https_port",
+     [](Ctx& c, const toml::node& n, std::string_view k, ListenConfig& l) {
+       std::int64_t v = 0;
+       if (read_int(c, n, k, 1, 65535, v)) l.redirect_https_port = static_cast<std::uint16_t>(v);
+     }},
     {"address",
      [](Ctx& c, const toml::node& n, std::string_view k, ListenConfig& l) {
        if (!read_string(c, n, k, l.address)) return;
@@ -520,6 +585,23 @@ const KeySpec<UpstreamConfig> kUpstreamKeys[] = {
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
        read_duration(c, n, k, false, u.resolve_interval);
      }},
+    {"tls", [](Ctx& c, const toml::node& n, std::string_view k,
+               UpstreamConfig& u) { read_bool(c, n, k, u.tls); }},
+    {"tls_ca",
+     [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
+       std::string v;
+       if (!read_string(c, n, k, v)) return;
+       const std::string path = v.empty() ? v : resolve(c, v);
+       std::error_code ec;
+       if (path.empty() || !fs::is_regular_file(path, ec)) {
+         return c.error(n, "tls_ca file " + quote(path) + " is not a readable file");
+       }
+       u.tls_ca = path;
+     }},
+    {"tls_server_name", [](Ctx& c, const toml::node& n, std::string_view k,
+                           UpstreamConfig& u) { read_string(c, n, k, u.tls_server_name); }},
+    {"insecure_skip_verify", [](Ctx& c, const toml::node& n, std::string_view k,
+                                UpstreamConfig& u) { read_bool(c, n, k, u.insecure_skip_verify); }},
     {"keepalive",
      [](Ctx& c, const toml::node& n, std::string_view k, UpstreamConfig& u) {
        std::int64_t v = 0;
@@ -678,6 +760,12 @@ void read_listen(Ctx& c, const toml::table& t, Config& cfg) {
   read_keys(c, t, "[[listen]]", kListenKeys, l);
   const toml::node* address = t.get("address");
   if (address == nullptr) return c.error(t, "[[listen]] needs an 'address'");
+  if (l.tls && l.redirect_https) {
+    c.error(*t.get("redirect_https"), "'redirect_https' is for plain listeners (this one is TLS)");
+  }
+  if (t.contains("redirect_https_port") && !l.redirect_https) {
+    c.error(*t.get("redirect_https_port"), "'redirect_https_port' needs redirect_https = true");
+  }
   if (c.problems.size() != before) return;
   for (const ListenConfig& other : cfg.listen) {
     if (l.port != 0 && other.port == l.port && other.host == l.host) {
@@ -705,6 +793,18 @@ void read_upstreams(Ctx& c, const toml::table& t, Config& cfg) {
     read_keys(c, *node.as_table(), "[upstream." + name + "]", kUpstreamKeys, u);
     if (!node.as_table()->contains("servers")) {
       c.error(node, "upstream " + quote(name) + " needs 'servers'");
+    }
+    for (const char* tls_key : {"tls_ca", "tls_server_name", "insecure_skip_verify"}) {
+      if (node.as_table()->contains(tls_key) && !u.tls) {
+        c.error(*node.as_table()->get(tls_key), quote(tls_key) + " needs tls = true");
+      }
+    }
+    for (const UpstreamServerConfig& s : u.servers) {
+      if (u.tls && !s.unix_path.empty()) {
+        c.error(*node.as_table()->get("servers"),
+                "upstream " + quote(name) + ": tls = true with a unix: server is not supported");
+        break;
+      }
     }
     cfg.upstreams.emplace(name, std::move(u));
   }

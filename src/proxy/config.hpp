@@ -45,13 +45,33 @@ struct ServerConfig {
   Millis shutdown_timeout{10000};  ///< SIGTERM: wait this long for drains, then force; > 0
 };
 
+/// A certificate chain and its private key (PEM files; absolute paths).
+struct TlsCertConfig {
+  std::string cert;  ///< leaf first, then intermediates
+  std::string key;
+};
+
+/// `tls = { ... }` of a `[[listen]]`: the listener speaks TLS 1.2/1.3 only.
+struct ListenTlsConfig {
+  /// The first is the default (from `cert`/`key`); the others come from `sni = [...]` and are
+  /// chosen by the name the client asks for (SNI), matched against each certificate's names.
+  std::vector<TlsCertConfig> certificates;
+  std::string ciphers;       ///< TLS 1.2 cipher list (OpenSSL syntax); "" = modern default
+  std::string ciphersuites;  ///< TLS 1.3 suites; "" = OpenSSL's default
+};
+
 /// One `[[listen]]` table.
 struct ListenConfig {
   std::string address;     ///< as written, e.g. "127.0.0.1:8080", "[::1]:8080", ":8080"
   std::string host;        ///< canonical text: "127.0.0.1", "::1", "0.0.0.0" (":8080" -> "0.0.0.0")
   std::uint16_t port = 0;  ///< 0..65535 (0: any free port; used by tests)
   int backlog = 511;       ///< 1..65535
-  unsigned line = 0;       ///< source line of the [[listen]] table
+  std::optional<ListenTlsConfig> tls;  ///< set: a TLS listener
+  /// Plain listeners only: answer every request with 308 to the same URL over https, on
+  /// `redirect_https_port` (443: no port in the URL).
+  bool redirect_https = false;
+  std::uint16_t redirect_https_port = 443;
+  unsigned line = 0;  ///< source line of the [[listen]] table
 };
 
 /// Route kinds built in this version ("echo", "static", "bridge", "proxy"). "chat" and "broker"
@@ -197,6 +217,12 @@ struct UpstreamConfig {
   /// Names are resolved when the configuration loads and again this often; 0 = only at load.
   Millis resolve_interval{30000};
   HealthCheckConfig health_check;
+  /// Connect to the servers over TLS, verifying their certificates against `tls_ca` (or the
+  /// system store) and the name in `tls_server_name` (or each server's host name).
+  bool tls = false;
+  std::string tls_ca;                 ///< PEM bundle (absolute path); "" = the system trust store
+  std::string tls_server_name;        ///< SNI and verified name; "" = the server's host as written
+  bool insecure_skip_verify = false;  ///< no verification at all: only when written
   /// Idle HTTP connections each worker keeps open to this upstream for reuse; 0 = none (every
   /// proxied request opens a new connection). 0..10000.
   unsigned keepalive = 16;
