@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libssl-dev zlib1g-dev libuv1-dev libtomlplusplus-dev node-llhttp  # libraries
   catch2 libbenchmark-dev clang-format                              # tests, lint, bench/
-  python3-websockets python3-pytest nodejs node-ws                  # tests/interop
+  python3-websockets python3-pytest nodejs node-ws nginx            # tests/interop
 )
 for group in "$@"; do
   case "$group" in
