@@ -54,6 +54,27 @@ SocketAddress name_of(const uv_tcp_t* tcp, bool peer) noexcept {
   return rc == 0 ? SocketAddress::from_sockaddr(sa) : SocketAddress{};
 }
 
+// Plaintext decrypted from TLS records is delivered from here: one buffer per thread (a loop
+// and its connections live on one thread), as the loop's read buffer holds the ciphertext.
+constexpr std::size_t kPlainBufferSize = 64 * 1024;
+thread_local Bytes t_plain;
+
+MutableByteView plain_buffer() {
+  if (t_plain.empty()) t_plain.resize(kPlainBufferSize);
+  return t_plain;
+}
+
+// The TLS side of a connection; only TLS connections have one (a plain one pays a null test).
+struct TlsStream {
+  std::unique_ptr<TlsEngine> engine;
+  uv_idle_t idle{};         // wakes the loop to deliver held input after resume_reading()
+  Bytes rx_held;            // ciphertext received while the handler had paused reading
+  bool rx_any = false;      // some ciphertext arrived (an EOF before any is a plain disconnect)
+  bool rx_fin = false;      // the socket's EOF arrived; on_eof waits for held input
+  Bytes tx_plain;           // written before the handshake completed
+  bool tx_closing = false;  // shutdown() asked: close_notify + FIN once the handshake is done
+};
+
 // One queued write: owns (or shares) the bytes until libuv's callback (STYLE.md §5.4).
 struct WriteReq {
   uv_write_t req{};
@@ -107,6 +128,23 @@ class UvTcpConnection final : public TcpConnection,
   void start_connect(const SocketAddress& addr, std::uint64_t timeout_ms);
   void start_connect_unix(const std::string& path, std::uint64_t timeout_ms);
 
+  // TLS (tls_ != nullptr): ciphertext in from the socket, plaintext to the handler and back.
+  void attach_tls(std::unique_ptr<TlsEngine> engine);
+  void tls_send(ByteView plain, Bytes* owned);
+  void tls_encrypt(ByteView plain);
+  void tls_receive(ByteView data);
+  void tls_drain();
+  void tls_process(ByteView& in);
+  void tls_socket_eof();
+  void tls_eof();
+  void tls_handshake_complete();
+  void tls_handshake_failed(std::error_code ec);
+  void tls_shutdown() noexcept;
+  void tls_wake() noexcept;
+  std::size_t buffered() const noexcept {
+    return tls_ == nullptr ? tx_bytes_ : tx_bytes_ + tls_->tx_plain.size();
+  }
+
   Loop& loop_;
   union Handle {
     uv_tcp_t tcp;
@@ -140,6 +178,8 @@ class UvTcpConnection final : public TcpConnection,
   std::error_code connect_error_;
   SocketAddress peer_;
   SocketAddress local_;
+  std::unique_ptr<TlsStream> tls_;  // null for a plain connection
+  int open_handles_ = 1;            // the socket, + TlsStream::idle
 
  private:
   template <class F>
@@ -156,6 +196,7 @@ class UvTcpConnection final : public TcpConnection,
   void defer_error(std::error_code ec) noexcept;
   void fail(std::error_code ec) noexcept;
   void finish_graceful_if_done() noexcept;
+  void raw_half_close() noexcept;
 
   static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept;
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
@@ -163,6 +204,7 @@ class UvTcpConnection final : public TcpConnection,
   static void on_shutdown(uv_shutdown_t* req, int status) noexcept;
   static void on_connect(uv_connect_t* req, int status) noexcept;
   static void on_closed(uv_handle_t* h) noexcept;
+  static void on_idle(uv_idle_t* h) noexcept;
 };
 
 void UvTcpConnection::install(std::unique_ptr<ConnectionHandler> h) {
@@ -177,12 +219,18 @@ void UvTcpConnection::install(std::unique_ptr<ConnectionHandler> h) {
 
 void UvTcpConnection::start_reading() noexcept {
   if (closing_ || rx_eof_ || rx_reading_ || tx_error_) return;
+  if (tls_ != nullptr && tls_->rx_fin) {  // the socket is done: only held input is left
+    rx_reading_ = true;
+    tls_wake();
+    return;
+  }
   const int rc = uv_read_start(stream(), &on_alloc, &on_read);
   if (rc != 0) {
     defer_error(uv_error(rc));
     return;
   }
   rx_reading_ = true;
+  if (tls_ != nullptr) tls_wake();
 }
 
 void UvTcpConnection::stop_reading() noexcept {
@@ -203,10 +251,18 @@ void UvTcpConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf
   if (nread > 0) {
     const MutableByteView data(reinterpret_cast<std::byte*>(buf->base),
                                static_cast<std::size_t>(nread));
+    if (c->tls_ != nullptr) {
+      c->tls_receive(data);
+      return;
+    }
     c->notify([&](ConnectionHandler& h) { h.on_read(data); });  // discarded when detached
     return;
   }
   if (nread == 0) return;  // EAGAIN inside libuv: nothing to report
+  if (nread == UV_EOF && c->tls_ != nullptr) {
+    c->tls_socket_eof();
+    return;
+  }
   c->stop_reading();
   if (nread == UV_EOF) {
     c->rx_eof_ = true;
@@ -243,7 +299,7 @@ void UvTcpConnection::queue(WriteReq* r, const std::byte* p, std::size_t n) noex
     return;
   }
   tx_bytes_ += n;
-  if (tx_bytes_ >= tx_high_) tx_above_ = true;
+  if (buffered() >= tx_high_) tx_above_ = true;
 }
 
 // The first step of every send: write directly when nothing is queued (while a request is
@@ -296,13 +352,21 @@ void UvTcpConnection::on_write(uv_write_t* req, int status) noexcept {
     }
     return;
   }
-  if (c->tx_above_ && c->tx_bytes_ <= c->tx_low_) {
+  if (c->tx_above_ && c->buffered() <= c->tx_low_) {
     c->tx_above_ = false;
     c->notify([](ConnectionHandler& h) { h.on_drain(); });
   }
 }
 
 void UvTcpConnection::half_close() noexcept {
+  if (tls_ != nullptr) {
+    tls_shutdown();
+  } else {
+    raw_half_close();
+  }
+}
+
+void UvTcpConnection::raw_half_close() noexcept {
   if (closing_ || tx_shutdown_) return;
   tx_shutdown_ = true;
   // libuv sends the FIN only once every queued write has completed (uv_shutdown's contract).
@@ -361,6 +425,7 @@ void UvTcpConnection::defer_error(std::error_code ec) noexcept {
 
 void UvTcpConnection::fail(std::error_code ec) noexcept {
   if (closing_) return;
+  if (connect_done_ && !connect_error_) connect_error_ = ec;  // a TLS client's handshake
   notify([&](ConnectionHandler& h) { h.on_error(ec); });
   close_now();
 }
@@ -386,10 +451,12 @@ void UvTcpConnection::close_now() noexcept {
   timer_.cancel();
   error_timer_.cancel();
   uv_close(handle(), &on_closed);
+  if (tls_ != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&tls_->idle), &on_closed);
 }
 
 void UvTcpConnection::on_closed(uv_handle_t* h) noexcept {
   UvTcpConnection* c = from(h->data);
+  if (--c->open_handles_ > 0) return;  // freed with its last handle
   // A connect that never completed reports here, after libuv cancelled its request: exactly
   // once, whichever of timeout, error or force_close_all() ended it.
   std::function<void(Result<TcpConnection*>)> done = std::move(c->connect_done_);
@@ -425,12 +492,218 @@ void UvTcpConnection::on_connect(uv_connect_t* req, int status) noexcept {
     c->close_now();
     return;
   }
-  c->timer_.cancel();
   c->established();
+  if (c->tls_ != nullptr) {  // the timeout runs on through the handshake
+    c->start_reading();
+    ByteView none;
+    c->tls_process(none);  // sends the ClientHello
+    return;
+  }
+  c->timer_.cancel();
   std::function<void(Result<TcpConnection*>)> done = std::move(c->connect_done_);
   c->connect_done_ = nullptr;
   done(static_cast<TcpConnection*>(c));
   if (!c->closing_ && c->handler_ == nullptr) c->close_now();  // nobody took it
+}
+
+// --- TLS ------------------------------------------------------------------------------------
+// Ciphertext from the socket goes through the engine into t_plain and on to the handler;
+// plaintext writes become ciphertext for the raw send path above. Input the handler is not
+// ready for (it paused reading mid-buffer) is kept in rx_held and delivered, after
+// resume_reading(), from an idle callback: never from inside the handler's own call.
+
+void UvTcpConnection::attach_tls(std::unique_ptr<TlsEngine> engine) {
+  tls_ = std::make_unique<TlsStream>();
+  tls_->engine = std::move(engine);
+  WSGATE_CHECK(uv_idle_init(static_cast<uv_loop_t*>(loop_.native()), &tls_->idle) == 0,
+               "uv_idle_init failed");
+  tls_->idle.data = static_cast<detail::HandleOwner*>(this);
+  ++open_handles_;
+}
+
+void UvTcpConnection::tls_wake() noexcept {
+  TlsStream& t = *tls_;
+  if (!t.rx_held.empty() || t.rx_fin || t.engine->has_pending()) {
+    uv_idle_start(&t.idle, &on_idle);
+  }
+}
+
+void UvTcpConnection::on_idle(uv_idle_t* h) noexcept {
+  UvTcpConnection* c = from(h->data);
+  uv_idle_stop(h);
+  if (!c->closing_ && c->rx_reading_ && !c->rx_eof_) c->tls_drain();
+}
+
+void UvTcpConnection::tls_send(ByteView plain, Bytes* owned) {
+  TlsStream& t = *tls_;
+  if (closing_ || tx_shutdown_ || t.tx_closing || tx_error_ || plain.empty()) return;
+  if (t.engine->handshake_done()) {
+    tls_encrypt(plain);
+    return;
+  }
+  if (t.tx_plain.empty() && owned != nullptr) {
+    t.tx_plain = std::move(*owned);  // `plain` views it: no copy
+  } else {
+    append(t.tx_plain, plain);
+  }
+  if (buffered() >= tx_high_) tx_above_ = true;
+}
+
+void UvTcpConnection::tls_encrypt(ByteView plain) {
+  Bytes out;
+  out.reserve(plain.size() + (plain.size() / 16384 + 1) * 64);  // record overhead
+  const std::error_code ec = tls_->engine->write(plain, out);
+  if (ec) {
+    defer_error(ec);
+    return;
+  }
+  send(std::move(out));
+}
+
+void UvTcpConnection::tls_receive(ByteView data) {
+  TlsStream& t = *tls_;
+  t.rx_any = true;
+  if (rx_eof_) return;       // after the peer's close_notify
+  if (!t.rx_held.empty()) {  // behind held input (resumed, the idle callback not yet run)
+    append(t.rx_held, data);
+    tls_drain();
+    return;
+  }
+  ByteView in = data;
+  tls_process(in);
+  if (!closing_ && !rx_eof_ && !in.empty()) t.rx_held.assign(in.begin(), in.end());
+}
+
+void UvTcpConnection::tls_drain() {
+  TlsStream& t = *tls_;
+  Bytes held = std::move(t.rx_held);
+  t.rx_held = Bytes{};
+  ByteView in = held;
+  tls_process(in);
+  if (closing_ || rx_eof_) return;
+  if (!in.empty()) {
+    held.erase(held.begin(), held.end() - static_cast<std::ptrdiff_t>(in.size()));
+    t.rx_held = std::move(held);
+    return;
+  }
+  if (t.rx_fin && rx_reading_ && !t.engine->has_pending()) tls_eof();
+}
+
+void UvTcpConnection::tls_process(ByteView& in) {
+  TlsEngine& e = *tls_->engine;
+  while (!closing_) {
+    Bytes out;
+    if (!e.handshake_done()) {
+      const TlsEngine::Status st = e.handshake(in, out);
+      send(std::move(out));  // the handshake flight, or the alert of a failure
+      if (st == TlsEngine::Status::error) {
+        tls_handshake_failed(e.error());
+        return;
+      }
+      if (st == TlsEngine::Status::want_more) return;
+      tls_handshake_complete();
+      continue;
+    }
+    if (!rx_reading_ || rx_eof_) return;  // paused: the caller keeps the rest of `in`
+    const MutableByteView buf = plain_buffer();
+    std::size_t filled = 0;
+    TlsEngine::Status st = TlsEngine::Status::ok;
+    while (filled < buf.size() && st == TlsEngine::Status::ok) {
+      std::size_t n = 0;
+      st = e.read(in, buf.subspan(filled), n, out);
+      filled += n;
+    }
+    send(std::move(out));  // e.g. a KeyUpdate answer
+    if (filled > 0 && !graceful_) {
+      const MutableByteView data = buf.first(filled);
+      notify([&](ConnectionHandler& h) { h.on_read(data); });
+    }
+    if (closing_) return;
+    if (st == TlsEngine::Status::closed) {
+      tls_eof();
+      return;
+    }
+    if (st == TlsEngine::Status::error) {
+      if (graceful_) {
+        close_now();
+      } else {
+        fail(e.error());
+      }
+      return;
+    }
+    if (st == TlsEngine::Status::want_more) return;
+  }
+}
+
+void UvTcpConnection::tls_socket_eof() {
+  TlsStream& t = *tls_;
+  uv_read_stop(stream());  // rx_reading_ stays: it is the handler's wish for held input
+  t.rx_fin = true;
+  if (t.engine->handshake_done()) {
+    tls_drain();  // held input first, then on_eof
+  } else if (!t.rx_any && connect_done_ == nullptr) {
+    tls_eof();  // a client that connected and left without a byte: no handshake failure
+  } else {
+    tls_handshake_failed(TlsEngine::eof_error());
+  }
+}
+
+void UvTcpConnection::tls_eof() {
+  // The peer's close_notify, or the socket's EOF without one after all input: both are the
+  // end of the stream for the handler (HTTP framing detects a truncated message).
+  stop_reading();
+  rx_eof_ = true;
+  if (graceful_) {
+    finish_graceful_if_done();
+  } else {
+    notify([](ConnectionHandler& h) { h.on_eof(); });
+  }
+}
+
+void UvTcpConnection::tls_handshake_complete() {
+  TlsStream& t = *tls_;
+  if (!t.tx_plain.empty()) {
+    const Bytes plain = std::move(t.tx_plain);
+    t.tx_plain = Bytes{};
+    tls_encrypt(plain);
+  }
+  if (t.tx_closing) {
+    t.tx_closing = false;
+    tls_shutdown();
+  }
+  if (!connect_done_) return;
+  timer_.cancel();  // connect_tls(): the connection is ready now
+  std::function<void(Result<TcpConnection*>)> done = std::move(connect_done_);
+  connect_done_ = nullptr;
+  done(static_cast<TcpConnection*>(this));
+  if (!closing_ && handler_ == nullptr) close_now();  // nobody took it
+}
+
+void UvTcpConnection::tls_handshake_failed(std::error_code ec) {
+  if (connect_done_) {  // connect_tls(): `done` reports it, from the close callback
+    connect_error_ = ec;
+    close_now();
+    return;
+  }
+  WSGATE_LOG(info, "tls handshake with " << peer_.to_string() << " failed: " << ec.message());
+  if (graceful_) {
+    close_now();
+  } else {
+    fail(ec);
+  }
+}
+
+void UvTcpConnection::tls_shutdown() noexcept {
+  TlsStream& t = *tls_;
+  if (closing_ || tx_shutdown_ || t.tx_closing) return;
+  if (!t.engine->handshake_done()) {
+    t.tx_closing = true;  // after the handshake, behind what was written before
+    return;
+  }
+  Bytes out;
+  t.engine->shutdown(out);
+  send(std::move(out));
+  raw_half_close();
 }
 
 class UvListener final : public Listener, public detail::HandleOwner {
@@ -459,6 +732,7 @@ class UvListener final : public Listener, public detail::HandleOwner {
   Loop& loop_;
   AcceptHandler& handler_;
   SocketAddress address_;
+  std::shared_ptr<const TlsServerContext> tls_;  // for connections accepted from now on
   bool closing_ = false;
 
  private:
@@ -501,6 +775,7 @@ void UvListener::on_connection(uv_stream_t* server, int status) noexcept {
     return;
   }
   c->established();
+  if (l->tls_ != nullptr) c->attach_tls(TlsEngine::server(l->tls_));
   l->handler_.on_accept(*c);
   if (!c->closing_ && c->handler_ == nullptr) c->close_now();  // the callee took no handler
 }
@@ -552,19 +827,34 @@ ConnectionHandler* TcpConnection::handler() const noexcept {
 }
 
 void TcpConnection::write(Bytes bytes) {
-  impl(this)->send(std::move(bytes));
+  UvTcpConnection* c = impl(this);
+  if (c->tls_ != nullptr) {
+    c->tls_send(bytes, &bytes);
+  } else {
+    c->send(std::move(bytes));
+  }
 }
 
 void TcpConnection::write_copy(ByteView bytes) {
-  impl(this)->send_copy(bytes);
+  UvTcpConnection* c = impl(this);
+  if (c->tls_ != nullptr) {
+    c->tls_send(bytes, nullptr);
+  } else {
+    c->send_copy(bytes);
+  }
 }
 
 void TcpConnection::write(SharedBytes bytes, std::size_t offset) {
-  impl(this)->send(std::move(bytes), offset);
+  UvTcpConnection* c = impl(this);
+  if (c->tls_ == nullptr) {
+    c->send(std::move(bytes), offset);
+  } else if (bytes && offset < bytes->size()) {
+    c->tls_send(ByteView(*bytes).subspan(offset), nullptr);
+  }
 }
 
 std::size_t TcpConnection::buffered_bytes() const noexcept {
-  return impl(this)->tx_bytes_;
+  return impl(this)->buffered();
 }
 
 void TcpConnection::set_watermarks(std::size_t high, std::size_t low) noexcept {
@@ -619,10 +909,37 @@ Loop& TcpConnection::loop() const noexcept {
   return impl(this)->loop_;
 }
 
+bool TcpConnection::is_tls() const noexcept {
+  return impl(this)->tls_ != nullptr;
+}
+
+const TlsInfo* TcpConnection::tls_info() const noexcept {
+  const UvTcpConnection* c = impl(this);
+  return c->tls_ != nullptr ? &c->tls_->engine->info() : nullptr;
+}
+
 void TcpConnection::connect(Loop& loop, const SocketAddress& addr, std::uint64_t timeout_ms,
                             std::function<void(Result<TcpConnection*>)> done) {
   auto* c = new UvTcpConnection(loop);
   c->connect_done_ = std::move(done);
+  c->start_connect(addr, timeout_ms);
+}
+
+void TcpConnection::connect_tls(Loop& loop, const SocketAddress& addr, std::uint64_t timeout_ms,
+                                std::shared_ptr<const TlsClientContext> ctx,
+                                std::string server_name,
+                                std::function<void(Result<TcpConnection*>)> done) {
+  auto* c = new UvTcpConnection(loop);
+  c->connect_done_ = std::move(done);
+  std::string cache_key = server_name + " " + addr.to_string();
+  Result<std::unique_ptr<TlsEngine>> engine =
+      TlsEngine::client(std::move(ctx), server_name, std::move(cache_key));
+  if (!engine) {
+    c->connect_error_ = engine.error();
+    c->close_now();  // reported from the close callback, never from inside connect_tls()
+    return;
+  }
+  c->attach_tls(std::move(*engine));
   c->start_connect(addr, timeout_ms);
 }
 
@@ -642,6 +959,7 @@ Result<Listener*> Listener::open(Loop& loop, const SocketAddress& addr, const Li
   Result<int> fd = bound_socket(addr, opts);
   if (!fd) return fd.error();
   auto* l = new UvListener(loop, handler);
+  l->tls_ = opts.tls;
   int rc = uv_tcp_open(&l->tcp_, *fd);
   if (rc != 0) {
     ::close(*fd);  // not adopted by the handle
@@ -663,6 +981,10 @@ void Listener::close() noexcept {
 
 const SocketAddress& Listener::address() const noexcept {
   return static_cast<const UvListener*>(this)->address_;
+}
+
+void Listener::set_tls(std::shared_ptr<const TlsServerContext> ctx) noexcept {
+  static_cast<UvListener*>(this)->tls_ = std::move(ctx);
 }
 
 }  // namespace wsgate::net
