@@ -6,6 +6,7 @@
 
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
+#include "proxy/tls_setup.hpp"
 
 namespace {
 
@@ -59,10 +60,17 @@ bool parse_args(int argc, char** argv, Args& args) {
 }
 
 int run_check(const std::string& file) {
-  const auto problems = wsgate::proxy::load_config(file).problems;
+  auto load = wsgate::proxy::load_config(file);
+  const auto& problems = load.problems;
   for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.to_string().c_str());
   if (!problems.empty()) {
     std::fprintf(stderr, "wsgate: %s: %zu problem(s)\n", file.c_str(), problems.size());
+    return 1;
+  }
+  try {
+    (void)wsgate::proxy::build_tls(*load.config);  // certificates and keys load and match
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wsgate: %s: %s\n", file.c_str(), e.what());
     return 1;
   }
   std::printf("wsgate: %s: configuration ok\n", file.c_str());

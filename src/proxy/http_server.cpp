@@ -69,6 +69,7 @@ Runtime::Runtime(Config c) : config(std::move(c)), router(config.routes) {}
 std::shared_ptr<const Runtime> Runtime::build(Config config) {
   std::shared_ptr<Runtime> rt(new Runtime(std::move(config)));
   for (const RouteConfig& r : rt->router.routes()) rt->services.push_back(make_service(r));
+  rt->tls = build_tls(rt->config);
   rt->resolved = resolve_upstreams(rt->config.upstreams);
   rt->access_log =
       AccessLog::open(rt->config.server.access_log, rt->config.server.access_log_format);
@@ -94,8 +95,9 @@ class HttpConnection final : public net::ConnectionHandler,
                              private proto::HttpRequestEvents,
                              private net::TimerHandler {
  public:
-  HttpConnection(HttpServer& server, net::TcpConnection& conn)
-      : server_(&server),
+  HttpConnection(HttpServer& server, net::TcpConnection& conn, std::size_t listen_index)
+      : listen_index_(listen_index),
+        server_(&server),
         runtime_(server.runtime()),
         upstreams_(server.upstreams()),
         conn_(&conn),
@@ -130,7 +132,7 @@ class HttpConnection final : public net::ConnectionHandler,
   const net::SocketAddress& peer() const noexcept override { return conn_->peer(); }
   bool is_head() const noexcept override { return head_.method == "HEAD"; }
   std::int64_t now() const noexcept override { return conn_->loop().wall_time(); }
-  std::string_view scheme() const noexcept override { return "http"; }
+  std::string_view scheme() const noexcept override { return conn_->is_tls() ? "https" : "http"; }
   net::Loop& loop() const noexcept override { return conn_->loop(); }
   WorkerUpstreams& upstreams() const noexcept override { return *upstreams_; }
   void pause_request_body() override;
@@ -159,6 +161,7 @@ class HttpConnection final : public net::ConnectionHandler,
   void drive_pending();
   std::size_t drive(MutableByteView in);
   void route_request();
+  bool redirect_to_https();
   bool body_over_limit(std::uint64_t limit) const;
   std::uint64_t body_limit(const RouteConfig& route) const;
   void body_answered_early();
@@ -176,6 +179,7 @@ class HttpConnection final : public net::ConnectionHandler,
   void close_after_writes();
   bool closing() const noexcept { return closing_ || conn_->closing(); }
 
+  std::size_t listen_index_;  // which [[listen]] accepted it
   HttpServer* server_;
   std::shared_ptr<const Runtime> runtime_;
   std::shared_ptr<WorkerUpstreams> upstreams_;  // the pools of the worker, for runtime_
@@ -465,7 +469,34 @@ void HttpConnection::parse_failed(std::error_code ec) {
 
 // --- routing ---------------------------------------------------------------------------------
 
+// A plain listener with redirect_https: every request gets 308 to the same URL over https.
+bool HttpConnection::redirect_to_https() {
+  const auto& listens = runtime_->config.listen;
+  if (listen_index_ >= listens.size() || !listens[listen_index_].redirect_https) return false;
+  const auto host = head_.headers.get("Host");
+  if (!host || host->empty()) {
+    send_error(400, "a Host header is needed to redirect to https", {});
+    return true;
+  }
+  // The host without its port ("[::1]:80" -> "[::1]", "a.com:80" -> "a.com").
+  std::string_view name = *host;
+  const std::size_t bracket = name.rfind(']');
+  const std::size_t colon = name.rfind(':');
+  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+    name = name.substr(0, colon);
+  }
+  const std::uint16_t port = listens[listen_index_].redirect_https_port;
+  std::string location = "https://" + std::string(name);
+  if (port != 443) location += ":" + std::to_string(port);
+  location += head_.target.empty() || head_.target.front() != '/' ? "/" : head_.target;
+  proto::HttpHeaders extra;
+  extra.add("Location", location);
+  send_error(308, location, std::move(extra));
+  return true;
+}
+
 void HttpConnection::route_request() {
+  if (redirect_to_https()) return;
   const Runtime& rt = *runtime_;
   auto normalized = normalize_path(head_.path());
   if (!normalized) {
@@ -952,7 +983,18 @@ HttpServer::HttpServer(net::Loop& loop, std::shared_ptr<const Runtime> runtime)
     : loop_(loop),
       runtime_(std::move(runtime)),
       upstreams_(std::make_shared<WorkerUpstreams>(loop_, runtime_->config.upstreams,
-                                                   runtime_->resolved)) {}
+                                                   runtime_->resolved, runtime_->tls.upstreams)) {}
+
+// The accept handler of one listener: tells the server which [[listen]] a connection came on.
+class HttpServer::ListenSlot final : public net::AcceptHandler {
+ public:
+  ListenSlot(HttpServer& server, std::size_t index) : server_(server), index_(index) {}
+  void on_accept(net::TcpConnection& conn) override { server_.accept_on(conn, index_); }
+
+ private:
+  HttpServer& server_;
+  std::size_t index_;
+};
 
 HttpServer::~HttpServer() {
   upstreams_->stop();
@@ -961,8 +1003,14 @@ HttpServer::~HttpServer() {
 void HttpServer::set_runtime(std::shared_ptr<const Runtime> runtime) {
   upstreams_->stop();
   runtime_ = std::move(runtime);
-  upstreams_ =
-      std::make_shared<WorkerUpstreams>(loop_, runtime_->config.upstreams, runtime_->resolved);
+  upstreams_ = std::make_shared<WorkerUpstreams>(loop_, runtime_->config.upstreams,
+                                                 runtime_->resolved, runtime_->tls.upstreams);
+  // Reloaded certificates serve new connections from now on (listeners themselves are fixed
+  // until a restart).
+  const auto& tls = runtime_->tls.listeners;
+  for (std::size_t i = 0; i < listeners_.size() && i < tls.size(); ++i) {
+    if (tls[i]) listeners_[i]->set_tls(tls[i]);
+  }
 }
 
 std::error_code HttpServer::listen(std::string& error_text,
@@ -981,7 +1029,9 @@ std::error_code HttpServer::listen(std::string& error_text,
     }
     net::ListenOptions opts;
     opts.backlog = l.backlog;
-    auto r = net::Listener::open(loop_, *addr, opts, *this);
+    if (i < runtime_->tls.listeners.size()) opts.tls = runtime_->tls.listeners[i];
+    slots_.push_back(std::make_unique<ListenSlot>(*this, i));
+    auto r = net::Listener::open(loop_, *addr, opts, *slots_.back());
     if (!r) {
       error_text = "listen " + l.address + ": " + r.error().message();
       for (net::Listener* x : listeners_) x->close();
@@ -1000,11 +1050,15 @@ std::vector<net::SocketAddress> HttpServer::addresses() const {
 }
 
 void HttpServer::on_accept(net::TcpConnection& conn) {
+  accept_on(conn, 0);
+}
+
+void HttpServer::accept_on(net::TcpConnection& conn, std::size_t listen_index) {
   if (shutting_down_) {
     conn.close();
     return;
   }
-  auto c = std::make_unique<HttpConnection>(*this, conn);
+  auto c = std::make_unique<HttpConnection>(*this, conn, listen_index);
   conn.set_handler(std::move(c));
 }
 

@@ -22,6 +22,7 @@
 #include "proxy/config.hpp"
 #include "proxy/router.hpp"
 #include "proxy/service.hpp"
+#include "proxy/tls_setup.hpp"
 #include "proxy/upstream.hpp"
 #include "proxy/ws_session.hpp"
 
@@ -37,10 +38,11 @@ struct Runtime {
   std::unique_ptr<AccessLog> access_log;           ///< null when access_log = "off"
   proto::Http1Limits limits;
   ResolvedUpstreams resolved;  ///< every upstream server's addresses at load time
+  TlsContexts tls;             ///< listener certificates and upstream trust, loaded
 
-  /// Builds services, resolves upstream names (blocking) and opens the access log. Throws
-  /// std::runtime_error if a name does not resolve, std::system_error if the access log cannot
-  /// be opened.
+  /// Builds services, loads the TLS certificates, resolves upstream names (blocking) and opens
+  /// the access log. Throws std::runtime_error if a certificate or key does not load or a name
+  /// does not resolve, std::system_error if the access log cannot be opened.
   static std::shared_ptr<const Runtime> build(Config config);
   const Service& service_for(const RouteConfig& route) const;
 
@@ -84,12 +86,16 @@ class HttpServer final : public net::AcceptHandler {
 
   // For HttpConnection.
   void on_accept(net::TcpConnection& conn) override;
+  /// A connection accepted on the listener of [[listen]] number `listen_index`.
+  void accept_on(net::TcpConnection& conn, std::size_t listen_index);
   void attach(HttpConnection& c) noexcept;
   void detach(HttpConnection& c) noexcept;
 
  private:
   class ShutdownTimer;
+  class ListenSlot;
   net::Loop& loop_;
+  std::vector<std::unique_ptr<ListenSlot>> slots_;  ///< one accept handler per listener
   std::shared_ptr<const Runtime> runtime_;
   std::shared_ptr<WorkerUpstreams> upstreams_;  ///< this worker's pools for runtime_
   std::vector<net::Listener*> listeners_;

@@ -194,19 +194,13 @@ class UpstreamPool::Connect final : public std::enable_shared_from_this<Upstream
   void attempt(UpstreamPeer* peer) {
     ++addr_attempts_;
     auto self = shared_from_this();
-    if (!peer->unix_path.empty()) {
-      net::TcpConnection::connect_unix(pool_->loop(), peer->unix_path,
-                                       ms(pool_->config().connect_timeout),
-                                       [self, peer](Result<net::TcpConnection*> r) {
-                                         self->connected(peer, net::SocketAddress{}, std::move(r));
-                                       });
-      return;
-    }
-    const net::SocketAddress addr = peer->addrs[peer->next_addr++ % peer->addrs.size()];
-    net::TcpConnection::connect(pool_->loop(), addr, ms(pool_->config().connect_timeout),
-                                [self, peer, addr](Result<net::TcpConnection*> r) {
-                                  self->connected(peer, addr, std::move(r));
-                                });
+    const net::SocketAddress addr = peer->unix_path.empty()
+                                        ? peer->addrs[peer->next_addr++ % peer->addrs.size()]
+                                        : net::SocketAddress{};
+    pool_->open(*peer, addr, ms(pool_->config().connect_timeout),
+                [self, peer, addr](Result<net::TcpConnection*> r) {
+                  self->connected(peer, addr, std::move(r));
+                });
   }
 
   void connected(UpstreamPeer* peer, const net::SocketAddress& addr,
@@ -339,8 +333,9 @@ void UpstreamPool::close_idle() noexcept {
 // --- UpstreamPool ------------------------------------------------------------------------------
 
 UpstreamPool::UpstreamPool(net::Loop& loop, const UpstreamConfig& config,
-                           const std::vector<std::vector<net::SocketAddress>>& addresses)
-    : loop_(&loop), config_(config) {
+                           const std::vector<std::vector<net::SocketAddress>>& addresses,
+                           std::shared_ptr<const net::TlsClientContext> tls)
+    : loop_(&loop), config_(config), tls_(std::move(tls)) {
   peers_.reserve(config_.servers.size());
   for (std::size_t i = 0; i < config_.servers.size(); ++i) {
     UpstreamPeer p;
@@ -470,11 +465,24 @@ void UpstreamPool::probe(std::size_t index) {
     conn->set_handler(std::make_unique<HealthProbe>(*conn, *this, alive, index, ms(hc.timeout)));
     conn->write(std::move(req));
   };
-  if (!p.unix_path.empty()) {
-    net::TcpConnection::connect_unix(*loop_, p.unix_path, ms(hc.timeout), std::move(done));
+  const net::SocketAddress addr =
+      p.unix_path.empty() ? p.addrs[p.next_addr++ % p.addrs.size()] : net::SocketAddress{};
+  open(p, addr, ms(hc.timeout), std::move(done));
+}
+
+void UpstreamPool::open(const UpstreamPeer& peer, const net::SocketAddress& addr,
+                        std::uint64_t timeout_ms,
+                        std::function<void(Result<net::TcpConnection*>)> done) {
+  if (!peer.unix_path.empty()) {
+    net::TcpConnection::connect_unix(*loop_, peer.unix_path, timeout_ms, std::move(done));
+  } else if (tls_) {
+    const auto index = static_cast<std::size_t>(&peer - peers_.data());
+    std::string name =
+        config_.tls_server_name.empty() ? config_.servers[index].host : config_.tls_server_name;
+    net::TcpConnection::connect_tls(*loop_, addr, timeout_ms, tls_, std::move(name),
+                                    std::move(done));
   } else {
-    net::TcpConnection::connect(*loop_, p.addrs[p.next_addr++ % p.addrs.size()], ms(hc.timeout),
-                                std::move(done));
+    net::TcpConnection::connect(*loop_, addr, timeout_ms, std::move(done));
   }
 }
 
@@ -613,13 +621,16 @@ void UpstreamPool::report_success(UpstreamPeer& p) noexcept {
 
 // --- WorkerUpstreams ---------------------------------------------------------------------------
 
-WorkerUpstreams::WorkerUpstreams(net::Loop& loop,
-                                 const std::map<std::string, UpstreamConfig>& upstreams,
-                                 const ResolvedUpstreams& resolved) {
+WorkerUpstreams::WorkerUpstreams(
+    net::Loop& loop, const std::map<std::string, UpstreamConfig>& upstreams,
+    const ResolvedUpstreams& resolved,
+    const std::map<std::string, std::shared_ptr<const net::TlsClientContext>>& tls) {
   static const std::vector<std::vector<net::SocketAddress>> kNone;
   for (const auto& [name, u] : upstreams) {
     const auto it = resolved.find(name);
-    auto pool = std::make_shared<UpstreamPool>(loop, u, it == resolved.end() ? kNone : it->second);
+    const auto t = tls.find(name);
+    auto pool = std::make_shared<UpstreamPool>(loop, u, it == resolved.end() ? kNone : it->second,
+                                               t == tls.end() ? nullptr : t->second);
     pool->start();
     pools_.emplace(name, std::move(pool));
   }

@@ -45,6 +45,7 @@
 #include "net/loop.hpp"
 #include "net/tcp.hpp"
 #include "net/timer_wheel.hpp"
+#include "net/tls.hpp"
 #include "proxy/config.hpp"
 
 namespace wsgate::proxy {
@@ -126,8 +127,11 @@ class PendingConnect {
 class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
                            private net::TimerHandler {
  public:
+  /// `tls`: the client context when the upstream has tls = true (every connection, health
+  /// checks included, then runs TLS to the server's tls_server_name or host), else null.
   UpstreamPool(net::Loop& loop, const UpstreamConfig& config,
-               const std::vector<std::vector<net::SocketAddress>>& addresses);
+               const std::vector<std::vector<net::SocketAddress>>& addresses,
+               std::shared_ptr<const net::TlsClientContext> tls = nullptr);
   ~UpstreamPool() override;
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
@@ -173,6 +177,10 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
   class Connect;
   class Idle;
   net::TcpConnection* take_idle(const UpstreamPeer& peer);
+  /// Opens one connection to `peer` (at `addr` unless it is a unix: server): plain, TLS or
+  /// Unix, as the configuration says.
+  void open(const UpstreamPeer& peer, const net::SocketAddress& addr, std::uint64_t timeout_ms,
+            std::function<void(Result<net::TcpConnection*>)> done);
   void forget_idle(Idle* idle) noexcept;
   void close_idle() noexcept;
   void on_timer(net::Timer& t) noexcept override;
@@ -183,6 +191,7 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
 
   net::Loop* loop_;
   UpstreamConfig config_;
+  std::shared_ptr<const net::TlsClientContext> tls_;
   std::vector<UpstreamPeer> peers_;
   std::size_t rr_cursor_ = 0;  // least_conn tie-breaking
   std::vector<Idle*> idle_;    // kept connections, oldest first (each owned by its connection)
@@ -195,8 +204,11 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool>,
 /// One worker's pools for one loaded configuration.
 class WorkerUpstreams {
  public:
-  WorkerUpstreams(net::Loop& loop, const std::map<std::string, UpstreamConfig>& upstreams,
-                  const ResolvedUpstreams& resolved);
+  /// `tls`: client contexts of the upstreams with tls = true, by name.
+  WorkerUpstreams(
+      net::Loop& loop, const std::map<std::string, UpstreamConfig>& upstreams,
+      const ResolvedUpstreams& resolved,
+      const std::map<std::string, std::shared_ptr<const net::TlsClientContext>>& tls = {});
   /// The pool named `name`, or null.
   std::shared_ptr<UpstreamPool> find(const std::string& name) const;
   /// Stops every pool's timers (the worker is shutting down or the configuration changed).

@@ -281,6 +281,55 @@ TEST_CASE("config: compression keys", "[proxy][config]") {
   CHECK_THAT(all, Catch::Contains("'compression_level'"));
 }
 
+TEST_CASE("config: TLS listeners, HTTPS redirects and TLS upstreams", "[proxy][config]") {
+  // file.txt stands for every PEM file: the loader checks that files exist; OpenSSL checks
+  // their contents when the configuration is built (proxy/tls_setup.hpp).
+  const std::string route = "[[route]]\npath = \"/\"\nkind = \"echo\"\n";
+  auto load = parse(
+      "[[listen]]\naddress = \"127.0.0.1:8443\"\n"
+      "tls = { cert = \"file.txt\", key = \"file.txt\", ciphers = \"ECDHE+AESGCM\", "
+      "sni = [{ cert = \"file.txt\", key = \"./file.txt\" }] }\n"
+      "[[listen]]\naddress = \"127.0.0.1:8080\"\nredirect_https = true\n"
+      "redirect_https_port = 8443\n" +
+      route +
+      "[upstream.a]\nservers = [\"app.internal:443\"]\ntls = true\ntls_ca = \"file.txt\"\n"
+      "tls_server_name = \"api.example\"\n"
+      "[upstream.b]\nservers = [\"10.0.0.1:443\"]\ntls = true\ninsecure_skip_verify = true\n");
+  INFO(dump(load));
+  REQUIRE(load.config);
+  const ListenConfig& l = load.config->listen.at(0);
+  REQUIRE(l.tls);
+  REQUIRE(l.tls->certificates.size() == 2);
+  CHECK(l.tls->certificates[0].cert == base_dir() + "/file.txt");
+  CHECK(l.tls->certificates[1].key == base_dir() + "/file.txt");
+  CHECK(l.tls->ciphers == "ECDHE+AESGCM");
+  CHECK_FALSE(l.redirect_https);
+  const ListenConfig& p = load.config->listen.at(1);
+  CHECK_FALSE(p.tls);
+  CHECK(p.redirect_https);
+  CHECK(p.redirect_https_port == 8443);
+  const UpstreamConfig& a = load.config->upstreams.at("a");
+  CHECK(a.tls);
+  CHECK(a.tls_ca == base_dir() + "/file.txt");
+  CHECK(a.tls_server_name == "api.example");
+  CHECK_FALSE(a.insecure_skip_verify);
+  CHECK(load.config->upstreams.at("b").insecure_skip_verify);
+
+  load = parse(
+      "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"nope.pem\" }\n"
+      "redirect_https = true\n[[listen]]\naddress = \"127.0.0.1:8080\"\n"
+      "redirect_https_port = 1\n" +
+      route + "[upstream.c]\nservers = [\"a:1\"]\ntls_ca = \"file.txt\"\n");
+  REQUIRE_FALSE(load.config);
+  const std::string all = dump(load);
+  CHECK_THAT(all,
+             Catch::Contains("cert file '" + base_dir() + "/nope.pem' is not a readable file"));
+  CHECK_THAT(all, Catch::Contains("'tls' needs 'key'"));
+  CHECK_THAT(all, Catch::Contains("'redirect_https' is for plain listeners"));
+  CHECK_THAT(all, Catch::Contains("'redirect_https_port' needs redirect_https = true"));
+  CHECK_THAT(all, Catch::Contains("'tls_ca' needs tls = true"));
+}
+
 TEST_CASE("config: bridge targets instead of an upstream", "[proxy][config]") {
   const std::string head =
       "[[listen]]\naddress = \"127.0.0.1:8080\"\n[[route]]\npath = \"/vnc\"\nkind = \"bridge\"\n";
@@ -519,7 +568,9 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
       {Where::echo_route, "pong_timout = 5", "pong_timout",
        "unknown key 'pong_timout' in [[route]]; did you mean 'pong_timeout'?"},
       {Where::echo_route, "frobnicate = 1", "frobnicate", "unknown key 'frobnicate' in [[route]]"},
-      {Where::listen, "tls = true", "tls", "unknown key 'tls' in [[listen]]"},
+      {Where::listen, "tls = true", "true",
+       "'tls' must be a table { cert = \"...\", key = \"...\" }, not a boolean"},
+      {Where::listen, "tsl = {}", "tsl", "unknown key 'tsl' in [[listen]]; did you mean 'tls'?"},
       {Where::upstream, "balanse = \"ip_hash\"", "balanse",
        "unknown key 'balanse' in [upstream.app]; did you mean 'balance'?"},
       // wrong types
