@@ -25,7 +25,9 @@ class TimerHandler {
  public:
   virtual ~TimerHandler() = default;
   /// Called from TimerWheel::advance(). The timer is already disarmed; the callback may re-arm
-  /// it, arm or cancel any other timer, and close (but not delete) its owner.
+  /// it, arm or cancel any other timer, close its owner, or destroy it (and with it this timer
+  /// and others): the wheel touches nothing of `timer` after the call, and steps past timers
+  /// cancelled or destroyed during it.
   virtual void on_timer(Timer& timer) noexcept = 0;
 };
 

@@ -92,8 +92,10 @@ class ProxyExchange final : public HttpHandler,
   std::shared_ptr<UpstreamPool> pool_;
   proto::HttpRequestHead up_head_;  // the request as the upstream gets it
   Framing framing_ = Framing::none;
-  Bytes early_body_;  // body bytes that came before the upstream connection
-  bool request_done_ = false;
+  Bytes early_body_;              // body bytes that came before the upstream connection
+  bool request_done_ = false;     // the client's request is complete
+  bool request_sent_ = false;     // ... and all of it was handed to the upstream connection
+  bool answered_early_ = false;   // the response head came before request_sent_
   bool continue_wanted_ = false;  // the client waits for a 100 before sending its body
   std::uint64_t body_sent_ = 0;
   unsigned attempts_ = 0;
@@ -110,6 +112,7 @@ class ProxyExchange final : public HttpHandler,
   bool paused_for_client_ = false;
   std::uint64_t resp_bytes_ = 0;        // bytes received from the upstream
   std::uint64_t last_progress_ms_ = 0;  // loop time a byte last moved to or from the upstream
+  std::uint64_t last_client_ms_ = 0;    // loop time the client last sent body bytes
 
   net::Timer response_timer_{*this};  // response_timeout: the head after the request
   net::Timer read_timer_{*this};      // read_timeout: no progress while waiting on the upstream
@@ -142,6 +145,7 @@ void ProxyExchange::on_request(HttpExchange& ex) {
   }
   if (pool_->config().keepalive == 0) up_head_.headers.set("Connection", "close");
   continue_wanted_ = req.version_minor >= 1 && req.headers.has_token("Expect", "100-continue");
+  last_client_ms_ = ex.loop().now_ms();
   parser_.set_request_method(req.method);
   start_connect(true);
 }
@@ -153,8 +157,9 @@ void ProxyExchange::start_connect(bool reuse) {
 }
 
 void ProxyExchange::connected(Result<UpstreamLease> r) {
-  if (ex_ == nullptr) {
-    return;  // (the client went away: pending_ was reset, so this does not run)
+  if (ex_ == nullptr) {  // (the client went away: pending_ was reset, so this does not run)
+    if (r) r->connection()->close();
+    return;
   }
   if (!r) {
     const bool none = r.error() == make_error_code(UpstreamErrc::no_live_server);
@@ -189,6 +194,7 @@ void ProxyExchange::connected(Result<UpstreamLease> r) {
 }
 
 void ProxyExchange::on_body(HttpExchange& ex, ByteView chunk) {
+  last_client_ms_ = ex.loop().now_ms();
   if (resp_complete_) return;
   if (!up_) {
     append(early_body_, chunk);
@@ -220,6 +226,7 @@ void ProxyExchange::on_request_complete(HttpExchange&) {
 
 // The whole request is on its way: the response head is due within response_timeout.
 void ProxyExchange::request_sent() {
+  request_sent_ = true;
   if (framing_ == Framing::chunked) {
     Bytes last;
     proto::append_last_chunk(last);
@@ -299,6 +306,9 @@ void ProxyExchange::upstream_read(MutableByteView data) {
 // more): the head was refused, or the upstream answered 101 to a plain request.
 bool ProxyExchange::begin_response() {
   response_timer_.cancel();
+  // An upstream that answers before it has the whole request may not read the rest the way we
+  // sent it: its connection is not reused (the leftover could be read as the next request).
+  if (!request_sent_) answered_early_ = true;
   if (resp_head_.status == 101) {
     fail(502, "the upstream switched protocols on a plain request");
     return false;
@@ -330,8 +340,8 @@ bool ProxyExchange::begin_response() {
 void ProxyExchange::complete(bool clean) {
   response_timer_.cancel();
   read_timer_.cancel();
-  const bool reusable =
-      clean && request_done_ && parser_.should_keep_alive() && up_ && !parser_.needs_eof();
+  const bool reusable = clean && request_done_ && !answered_early_ && parser_.should_keep_alive() &&
+                        up_ && up_->buffered_bytes() == 0 && !parser_.needs_eof();
   drop_upstream(reusable);
   HttpExchange* ex = ex_;
   if (resp_no_body_) {
@@ -424,10 +434,20 @@ void ProxyExchange::on_timer(net::Timer& t) noexcept {
   }
   const std::uint64_t limit = ms(route_.proxy.read_timeout);
   const std::uint64_t now = ex_->loop().now_ms();
-  if (!waiting_on_upstream()) last_progress_ms_ = now;  // waiting on the client: not idle
-  if (now - last_progress_ms_ < limit) {
-    ex_->loop().schedule(read_timer_, limit - (now - last_progress_ms_));
+  std::uint64_t since = now;  // waiting on a client that is reading the response: not idle
+  if (waiting_on_upstream()) {
+    since = last_progress_ms_;
+  } else if (!request_done_ && !paused_for_client_) {
+    since = last_client_ms_;  // waiting for the client's body
+  }
+  if (now - since < limit) {
+    ex_->loop().schedule(read_timer_, limit - (now - since));
     return;
+  }
+  if (!waiting_on_upstream()) {
+    WSGATE_LOG(info, where() << ": no request body bytes for " << route_.proxy.read_timeout.count()
+                             << " ms");
+    return fail(408, "the request body stopped arriving");
   }
   WSGATE_LOG(warn, where() << ": nothing moved for " << route_.proxy.read_timeout.count() << " ms");
   fail(504, "the upstream stopped sending");

@@ -847,8 +847,9 @@ void HttpConnection::abort_response(std::string_view why) {
 }
 
 void HttpConnection::response_done() {
-  // The request must be read to its end before the next one can be parsed; a connection that
-  // closes anyway need not wait for it.
+  // The request must be read to its end before the next one can be parsed (a body the handler
+  // paused is read again, and discarded); a connection that closes anyway need not wait for it.
+  if (!request_complete_) resume_request_body();
   if (request_complete_ || !keep_alive_) finish_exchange();
 }
 

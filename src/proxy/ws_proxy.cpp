@@ -72,20 +72,27 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
     write_client_frame(*up_, op, payload, true);
     if (up_->above_high_watermark()) s.pause_reading();
   }
-  void on_ping(WsSession&, ByteView payload) override {
-    if (up_ && !upstream_closed_) write_client_frame(*up_, proto::Opcode::ping, payload);
+  // Control frames are held to the same backpressure as messages: a client flooding pings at
+  // an upstream that does not read is paused, not queued without end.
+  void on_ping(WsSession& s, ByteView payload) override {
+    relay_control(s, proto::Opcode::ping, payload);
   }
-  void on_pong(WsSession&, ByteView payload) override {
-    if (up_ && !upstream_closed_) write_client_frame(*up_, proto::Opcode::pong, payload);
+  void on_pong(WsSession& s, ByteView payload) override {
+    relay_control(s, proto::Opcode::pong, payload);
   }
 
   void on_close(WsSession&, proto::CloseCode code, std::string_view reason) override {
     session_ = nullptr;
     if (!up_) return;
-    if (!upstream_closed_ && code != proto::CloseCode::abnormal) {
+    if (!upstream_closed_) {
       // The client's close (or ours, for a client that broke the protocol) goes upstream with
-      // its code; the upstream answers and closes TCP.
-      write_client_frame(*up_, proto::Opcode::close, proto::make_close_payload(code, reason));
+      // its code; the upstream answers and closes TCP. A client that vanished (1006, which may
+      // not be sent) is "going away" to the upstream.
+      const bool vanished = code == proto::CloseCode::abnormal;
+      write_client_frame(*up_, proto::Opcode::close,
+                         vanished ? proto::make_close_payload(proto::CloseCode::going_away,
+                                                              "client connection lost")
+                                  : proto::make_close_payload(code, reason));
     }
     up_.close(true);
   }
@@ -106,6 +113,12 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
   }
 
  private:
+  void relay_control(WsSession& s, proto::Opcode op, ByteView payload) {
+    if (!up_ || upstream_closed_) return;
+    write_client_frame(*up_, op, payload);
+    if (up_->above_high_watermark()) s.pause_reading();
+  }
+
   static proto::MessageConfig config_for(const RouteConfig& route, bool rsv1) {
     proto::MessageConfig c;
     c.role = proto::Role::client;
@@ -176,11 +189,15 @@ class ProxyWsHandler final : public WsHandler, private proto::MessageEvents {
 // --- passthrough -----------------------------------------------------------------------------
 
 // Bytes both ways after the two 101s, like nginx: half-closes cross, backpressure both ways,
-// idle_timeout if set.
+// idle_timeout if set. Once one side has ended, the other has close_timeout to end too (a
+// WebSocket has no use for a half-open connection), then both are closed.
 class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
  public:
-  ProxyTunnel(UpstreamLease lease, Bytes early, Millis idle_timeout)
-      : lease_(std::move(lease)), early_(std::move(early)), idle_timeout_(idle_timeout) {
+  ProxyTunnel(UpstreamLease lease, Bytes early, const WsRouteConfig& ws)
+      : lease_(std::move(lease)),
+        early_(std::move(early)),
+        idle_timeout_(ws.idle_timeout),
+        close_timeout_(ws.close_timeout) {
     up_.attach(*lease_.connection(), this);
     up_->pause_reading();
   }
@@ -207,7 +224,8 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
   void on_eof() override {
     client_eof_ = true;
     if (up_) up_->shutdown();
-    if (upstream_eof_) finish();
+    if (upstream_eof_) return finish();
+    half_closed();
   }
   void on_error(std::error_code) override {
     client_ = nullptr;  // it closes itself
@@ -227,7 +245,8 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
   void upstream_eof() {
     upstream_eof_ = true;
     if (client_ != nullptr) client_->shutdown();
-    if (client_eof_) finish();
+    if (client_eof_) return finish();
+    half_closed();
   }
   void upstream_error(std::error_code ec) {
     WSGATE_LOG(info, "ws proxy " << lease_.describe() << ": tunnel: " << ec.message());
@@ -257,13 +276,25 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
     idle_.cancel();
     up_.close(graceful);
   }
+  void half_closed() {
+    if (client_ == nullptr) return;
+    closing_ = true;
+    client_->loop().schedule(idle_, ms(close_timeout_));
+  }
   void arm_idle() {
+    if (closing_) return;
     if (idle_timeout_.count() > 0 && client_ != nullptr) {
       seen_ = activity_;
       client_->loop().schedule(idle_, ms(idle_timeout_));
     }
   }
   void on_timer(net::Timer&) noexcept override {
+    if (closing_) {
+      WSGATE_LOG(debug, "ws proxy " << lease_.describe() << ": tunnel half-closed for "
+                                    << close_timeout_.count() << " ms, closing");
+      drop_upstream(false);
+      return close_client();
+    }
     if (activity_ != seen_) return arm_idle();
     WSGATE_LOG(info, "ws proxy " << lease_.describe() << ": tunnel idle for "
                                  << idle_timeout_.count() << " ms, closing");
@@ -276,7 +307,9 @@ class ProxyTunnel final : public TunnelHandler, private net::TimerHandler {
   net::TcpConnection* client_ = nullptr;
   Bytes early_;
   Millis idle_timeout_;
-  net::Timer idle_{*this};
+  Millis close_timeout_;
+  net::Timer idle_{*this};  // idle_timeout, then close_timeout once one side has ended
+  bool closing_ = false;    // one side has ended
   std::uint64_t activity_ = 0;
   std::uint64_t seen_ = 0;
   bool client_eof_ = false;
@@ -403,8 +436,7 @@ class ProxyWsTask final : public WsUpgradeTask,
     a.upstream = lease_.access_name();
     if (route_.proxy.passthrough) {
       if (!ok->extensions.empty()) a.extensions = ok->extensions;
-      a.tunnel = std::make_unique<ProxyTunnel>(std::move(lease_), std::move(early),
-                                               route_.ws.idle_timeout);
+      a.tunnel = std::make_unique<ProxyTunnel>(std::move(lease_), std::move(early), route_.ws);
     } else {
       bool relay_compressed = false;
       if (!ok->extensions.empty()) {

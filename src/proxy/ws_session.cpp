@@ -75,19 +75,21 @@ void WsSession::write_frame(proto::Opcode op, ByteView payload, bool rsv1) {
   conn_->write(std::move(out));
 }
 
+bool WsSession::over_backpressure() {
+  if (conn_->buffered_bytes() <= route_->ws.max_backpressure) return false;
+  // The peer reads slower than the handler produces and the handler did not hold back:
+  // bounded memory wins over this session (DESIGN.md "Bytes, buffers, backpressure").
+  WSGATE_LOG(info, "ws " << conn_->peer().to_string() << " route " << route_->name()
+                         << ": send queue above max_backpressure (" << route_->ws.max_backpressure
+                         << " bytes), closing 1008");
+  state_ = State::closed;
+  finish(proto::CloseCode::policy_violation, "backpressure limit");
+  conn_->close();
+  return true;
+}
+
 void WsSession::send(proto::Opcode op, ByteView payload) {
-  if (state_ != State::open) return;
-  if (conn_->buffered_bytes() > route_->ws.max_backpressure) {
-    // The peer reads slower than the handler produces and the handler did not hold back:
-    // bounded memory wins over this session (DESIGN.md "Bytes, buffers, backpressure").
-    WSGATE_LOG(info, "ws " << conn_->peer().to_string() << " route " << route_->name()
-                           << ": send queue above max_backpressure (" << route_->ws.max_backpressure
-                           << " bytes), closing 1008");
-    state_ = State::closed;
-    finish(proto::CloseCode::policy_violation, "backpressure limit");
-    conn_->close();
-    return;
-  }
+  if (state_ != State::open || over_backpressure()) return;
   ++messages_out_;
   note_activity();
   if (compression_) {
@@ -101,7 +103,7 @@ void WsSession::send(proto::Opcode op, ByteView payload) {
 }
 
 void WsSession::send_compressed(proto::Opcode op, ByteView payload) {
-  if (state_ != State::open) return;
+  if (state_ != State::open || over_backpressure()) return;
   ++messages_out_;
   note_activity();
   write_frame(op, payload, true);

@@ -151,6 +151,8 @@ class WsSession final : private proto::MessageEvents, private net::TimerHandler 
   void on_timer(net::Timer& t) noexcept override;
 
   void write_frame(proto::Opcode op, ByteView payload, bool rsv1 = false);
+  /// True (and the session closed 1008) when the send queue is above max_backpressure.
+  bool over_backpressure();
   void fail(std::error_code ec);
   void finish(proto::CloseCode code, std::string_view reason);
   void close_transport();

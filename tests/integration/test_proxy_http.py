@@ -750,3 +750,93 @@ def test_until_close_body_reaches_http11_chunked_and_http10_by_close(wsgate, ups
         assert resp.header("transfer-encoding") is None, resp
         body = reader.read_to_eof()
         assert len(body) == size and hashlib.sha256(body).hexdigest() == want
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. Regressions: an early answer, a stalled body, no reuse after an early answer
+# ---------------------------------------------------------------------------------------------
+
+
+def test_early_answer_while_the_upload_is_paused_lets_the_client_finish(wsgate, upstream):
+    """The upstream answers at once, ends its response later and never reads the body. wsgate
+    paused the client (the upstream took nothing); once the response has ended, the rest of the
+    body must be read and discarded, not left unread with the connection stuck for ever."""
+    def handler(ex):
+        ex.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+        time.sleep(1.0)
+        ex.send(b"ok")
+        time.sleep(5.0)  # never reads the body; holds the connection
+        ex.close()
+
+    up = upstream(handler, rcvbuf=64 * 1024)
+    srv = proxy(wsgate, up, route={"max_body_size": 0}, upstream={"keepalive": 4},
+                server={"workers": 1})
+    total = 40 * MiB
+    with connect(srv, timeout=15) as s:
+        s.sendall(request("POST", "/api/up", headers=[("Content-Length", str(total))]))
+        chunk = b"x" * (1 << 20)
+        deadline = time.monotonic() + 15
+        sent = 0
+        while sent < total:
+            assert time.monotonic() < deadline, f"stuck after {sent} of {total} bytes"
+            s.sendall(chunk)
+            sent += len(chunk)
+        resp = read_response(Reader(s))
+        assert resp.status == 200 and resp.body == b"ok", resp
+    srv.wait_log(r'"POST /api/up HTTP/1\.1" 200 ', timeout=10)
+
+
+def test_a_stalled_request_body_gets_408(wsgate, upstream):
+    def handler(ex):
+        ex.read_body()
+        ex.respond(200, [], b"never\n")
+
+    up = upstream(handler)
+    srv = proxy(wsgate, up, route={"read_timeout": "1s"})
+    with connect(srv, timeout=10) as s:
+        s.sendall(request("POST", "/api/slow", headers=[("Content-Length", "1000000")]) +
+                  b"only a few bytes")
+        started = time.monotonic()
+        resp = read_response(Reader(s))
+        elapsed = time.monotonic() - started
+    assert resp.status == 408, resp
+    assert 0.9 <= elapsed < 4, elapsed
+
+
+def test_no_reuse_of_a_connection_that_answered_before_the_request_was_sent(wsgate, upstream):
+    """The upstream starts its answer while the request body is still arriving and ends it after
+    the request is complete, without reading the body: on reuse, the rest of the body would be
+    read as the next request (so the next client would get the answer to a request it never
+    sent). That connection must not go back to the pool."""
+    def handler(ex):
+        if ex.req.path == "/api/early":
+            ex.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+            time.sleep(1.0)
+            ex.send(b"ok")
+            return  # keep-alive, with the body unread
+        try:
+            ex.read_body()
+            ex.respond(200, [], f"answer to {ex.req.path}\n".encode())
+        except OSError:
+            pass  # wsgate closed the connection, as it should
+
+    up = upstream(handler)
+    srv = proxy(wsgate, up, upstream={"keepalive": 4}, server={"workers": 1})
+    body = b"GET /api/smuggled HTTP/1.1\r\nHost: x\r\n\r\n" * 100
+    with connect(srv) as s:
+        s.sendall(request("POST", "/api/early", headers=[("Content-Length", str(len(body)))]) +
+                  body[: len(body) // 2])
+        time.sleep(0.4)  # the response head is out before the request is complete
+        s.sendall(body[len(body) // 2:])
+        resp = read_response(Reader(s))
+        assert resp.status == 200 and resp.body == b"ok", resp
+    time.sleep(0.3)
+    with connect(srv) as s:
+        s.sendall(request("GET", "/api/next"))
+        resp = read_response(Reader(s))
+        assert resp.status == 200 and resp.body == b"answer to /api/next\n", resp
+    reqs = up.snapshot()
+    early = [r for r in reqs if r.path == "/api/early"]
+    nxt = [r for r in reqs if r.path == "/api/next"]
+    assert len(early) == 1 and len(nxt) == 1, [r.path for r in reqs]
+    assert nxt[0].peer_port != early[0].peer_port, "the early-answer connection was reused"
