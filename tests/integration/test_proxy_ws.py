@@ -658,3 +658,52 @@ def test_slow_upstream_holds_the_client_back_and_bounds_memory(wsgate):
         assert peak[0] < 64 * 1024, f"wsgate RSS peaked at {peak[0]} KiB (start {base} KiB)"
     finally:
         up.close()
+
+
+@pytest.mark.skipif(SANITIZED, reason="RSS budgets apply to normal builds only")
+def test_ping_flood_at_an_upstream_that_does_not_read_is_held_back(wsgate):
+    """Pings are relayed like messages, so they obey the same backpressure: a client flooding
+    pings at an upstream that reads nothing is paused instead of filling wsgate's memory."""
+    import socket
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    held = []
+
+    def accept_once():
+        c, _ = lsock.accept()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += c.recv(4096)
+        key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
+               if l.lower().startswith(b"sec-websocket-key:")][0].decode()
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + ws_accept(key).encode() +
+                  b"\r\n\r\n")
+        held.append(c)  # and never read again
+    t = threading.Thread(target=accept_once, daemon=True)
+    t.start()
+    try:
+        srv = wsgate([{"path": "/ws", "kind": "proxy", "upstream": "deaf"}],
+                     upstreams={"deaf": {"servers": [f"127.0.0.1:{lsock.getsockname()[1]}"]}})
+        base = srv.rss_kib()
+        sock, reader = ws_handshake(srv, "/ws")
+        sock.settimeout(0.2)
+        ping = frame(OP_PING, b"p" * 125) * 512
+        sent = 0
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            try:
+                sent += sock.send(ping)
+            except (socket.timeout, BlockingIOError):
+                pass  # wsgate stopped reading us: the point of the test
+        grown = srv.rss_kib() - base
+        print(f"ping flood: {sent // 1024} KiB of pings accepted, RSS +{grown} KiB")
+        assert sent < 64 * MiB, f"{sent // MiB} MiB of pings accepted by a paused relay"
+        assert grown < 48 * 1024, f"wsgate RSS grew {grown} KiB under a ping flood"
+        sock.close()
+    finally:
+        for c in held:
+            c.close()
+        lsock.close()
