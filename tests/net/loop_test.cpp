@@ -9,25 +9,13 @@
 #include <vector>
 
 #include "net/loop.hpp"
+#include "net/net_harness.hpp"
 #include "net/timer_wheel.hpp"
 
 using namespace wsgate::net;
+using namespace wsgate::net::test;
 
 namespace {
-
-// Fails the test instead of hanging it: after `limit_ms` it closes everything and stops the
-// loop. Schedule it on the loop's thread (or before the loop runs).
-struct Watchdog : TimerHandler {
-  Watchdog(Loop& l, std::uint64_t limit_ms) : loop(l), timer(*this) { l.schedule(timer, limit_ms); }
-  void on_timer(Timer&) noexcept override {
-    fired = true;
-    loop.force_close_all();
-    loop.request_stop();
-  }
-  Loop& loop;
-  Timer timer;
-  bool fired = false;
-};
 
 // A timer that records the loop time at which it fired.
 struct Stamp : TimerHandler {
