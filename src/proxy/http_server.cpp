@@ -849,7 +849,12 @@ void HttpConnection::abort_response(std::string_view why) {
 void HttpConnection::response_done() {
   // The request must be read to its end before the next one can be parsed (a body the handler
   // paused is read again, and discarded); a connection that closes anyway need not wait for it.
-  if (!request_complete_) resume_request_body();
+  if (!request_complete_ && keep_alive_) {
+    resume_request_body();
+    // The rest of the body is read and discarded, and must arrive within header_timeout: a
+    // client trickling an unwanted body does not hold the connection open for ever.
+    conn_->loop().schedule(keepalive_timer_, ms(runtime_->config.server.header_timeout));
+  }
   if (request_complete_ || !keep_alive_) finish_exchange();
 }
 

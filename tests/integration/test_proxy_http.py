@@ -840,3 +840,22 @@ def test_no_reuse_of_a_connection_that_answered_before_the_request_was_sent(wsga
     nxt = [r for r in reqs if r.path == "/api/next"]
     assert len(early) == 1 and len(nxt) == 1, [r.path for r in reqs]
     assert nxt[0].peer_port != early[0].peer_port, "the early-answer connection was reused"
+
+
+def test_the_rest_of_an_unwanted_body_must_arrive_within_header_timeout(wsgate, upstream):
+    """After an early answer the rest of the body is read and discarded; a client that stops
+    sending it does not hold the connection for ever."""
+    def handler(ex):
+        ex.respond(200, [], b"ok")  # answers at once, reads nothing
+        time.sleep(3)
+
+    up = upstream(handler)
+    srv = proxy(wsgate, up, server={"header_timeout": "1s"})
+    with connect(srv, timeout=10) as s:
+        s.sendall(request("POST", "/api/up", headers=[("Content-Length", "1000000")]) + b"x" * 10)
+        reader = Reader(s)
+        resp = read_response(reader)
+        assert resp.status == 200 and resp.body == b"ok", resp
+        started = time.monotonic()
+        assert reader.at_eof(timeout=5), "the connection stayed open"
+        assert time.monotonic() - started < 4
