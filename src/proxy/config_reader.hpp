@@ -166,4 +166,22 @@ void read_keys(Ctx& c, const toml::table& table, std::string_view section,
   }
 }
 
+// --- [[route]] tables (config_routes.cpp) --------------------------------------------------
+
+// Bridge and proxy routes name upstreams that may be defined later in the file: checked at the end.
+struct UpstreamRef {
+  std::string name;
+  toml::source_region where;
+};
+
+struct SeenRoute {
+  std::string key;
+  unsigned line;
+};
+
+/// Reads one [[route]] table into cfg.routes (or reports its problems); `seen` catches duplicate
+/// routes, `refs` collects the upstream names to check once every section is read.
+void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen,
+                std::vector<UpstreamRef>& refs, Config& cfg);
+
 }  // namespace wsgate::proxy::config_detail
