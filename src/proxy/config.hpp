@@ -7,7 +7,8 @@
 // to report all of them.
 //
 // Thread: the structs are plain values. A loaded Config is immutable by convention and may be
-// shared read-only between worker threads. Only this module (config.cpp) includes toml++.
+// shared read-only between worker threads. Only this module (config.cpp, config_routes.cpp,
+// config_reader.cpp) includes toml++.
 
 #include <chrono>
 #include <cstddef>

@@ -1,7 +1,7 @@
 #pragma once
-// Internal to the config loader (config.cpp): diagnostics with positions, value formats (sizes,
-// durations, addresses) and the typed readers that turn toml++ nodes into config values, each
-// reporting its own problem. Only proxy/config*.cpp include this (it exposes toml++).
+// Internal to the config loader (config.cpp, config_routes.cpp): diagnostics with positions, value
+// formats (sizes, durations, addresses) and the typed readers that turn toml++ nodes into config
+// values, each reporting its own problem. Only proxy/config*.cpp include this (it exposes toml++).
 
 #include <toml++/toml.h>
 
