@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "app/token_cli.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
 #include "proxy/tls_setup.hpp"
@@ -16,12 +17,15 @@ constexpr const char* kUsage =
     "usage: wsgate [-c FILE] [--check]\n"
     "       wsgate --check FILE\n"
     "       wsgate --version | --help\n"
+    "       wsgate token (--secret S | --secret-env NAME) --sub ID [OPTIONS]\n"
     "\n"
     "  -c, --config FILE   configuration file (TOML; see docs/CONFIG.md);\n"
     "                      default configs/wsgate.toml\n"
     "  --check             check the configuration and exit: 0 if valid, 1 otherwise\n"
     "  --version           print the version and exit\n"
     "  --help              print this help and exit\n"
+    "  token               print a demo HS256 JWT for the chat and broker routes\n"
+    "                      (wsgate token --help lists its options)\n"
     "\n"
     "signals: SIGINT/SIGTERM stop gracefully (WebSockets get close 1001),\n"
     "         SIGHUP reloads the configuration file\n";
@@ -80,6 +84,9 @@ int run_check(const std::string& file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "token") == 0) {
+    return wsgate::app::run_token_command(argc - 1, argv + 1);
+  }
   Args args;
   if (!parse_args(argc, argv, args)) {
     std::fputs(kUsage, stderr);
