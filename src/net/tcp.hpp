@@ -47,6 +47,10 @@ namespace wsgate::net {
 /// Immutable bytes shared by several writes (a fan-out frame written to many connections).
 using SharedBytes = std::shared_ptr<const Bytes>;
 
+/// A connection's default send-queue watermarks (set_watermarks changes them).
+inline constexpr std::size_t kDefaultHighWatermark = 256 * 1024;
+inline constexpr std::size_t kDefaultLowWatermark = 64 * 1024;
+
 class TcpConnection;
 
 /// Events of one connection, on the loop thread. Callbacks must not throw.
@@ -89,7 +93,8 @@ class TcpConnection {
   /// Bytes queued and not yet confirmed written (TLS: plaintext kept until the handshake is
   /// done, plus queued ciphertext).
   std::size_t buffered_bytes() const noexcept;
-  /// Default watermarks: high 256 KiB, low 64 KiB (a `low` above `high` is taken as `high`).
+  /// Default watermarks: kDefaultHighWatermark and kDefaultLowWatermark (a `low` above `high` is
+  /// taken as `high`).
   void set_watermarks(std::size_t high, std::size_t low) noexcept;
   bool above_high_watermark() const noexcept;
 

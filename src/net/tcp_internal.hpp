@@ -179,8 +179,8 @@ class UvTcpConnection final : public TcpConnection,
   bool rx_eof_ = false;      // the peer's FIN arrived
 
   std::size_t tx_bytes_ = 0;  // bytes in queued write requests
-  std::size_t tx_high_ = 256 * 1024;
-  std::size_t tx_low_ = 64 * 1024;
+  std::size_t tx_high_ = kDefaultHighWatermark;
+  std::size_t tx_low_ = kDefaultLowWatermark;
   bool tx_above_ = false;          // crossed high, not yet back to low
   bool tx_shutdown_ = false;       // shutdown requested: no more writes
   bool tx_shutdown_done_ = false;  // FIN handed to the kernel

@@ -75,9 +75,8 @@ struct ListenConfig {
   unsigned line = 0;  ///< source line of the [[listen]] table
 };
 
-/// Route kinds built in this version ("echo", "static", "bridge", "proxy"). "chat" and "broker"
-/// are recognised by the loader and refused as not available yet.
-enum class RouteKind { echo, static_files, bridge, proxy };
+/// Route kinds ("echo", "static", "bridge", "proxy", "chat", "broker" in the file).
+enum class RouteKind { echo, static_files, bridge, proxy, chat, broker };
 
 /// permessage-deflate on a WebSocket route (RFC 7692).
 enum class Compression {
@@ -117,6 +116,58 @@ struct WsRouteConfig {
   /// to use), trading ratio for memory: 2^(window_bits + 2) bytes for our compressor.
   int window_bits = 15;
   int mem_level = 8;  ///< dedicated: 1..9, our compressor's hash memory: 2^(mem_level + 9) bytes
+};
+
+/// What a hosted route (chat, broker) does with a receiver that falls max_backpressure behind.
+enum class SlowPolicy {
+  disconnect,   ///< close 1008: the client reconnects and recovers what it missed from history
+  drop_oldest,  ///< drop the oldest undelivered messages and tell the client how many
+};
+
+/// JWT checks of a hosted route (chat logins; broker publishers and subscribers). Set when
+/// exactly one of `jwt_secret`, `jwt_secret_env` and `jwt_public_key` is in the file.
+struct JwtConfig {
+  std::string secret;          ///< HS256 key (from jwt_secret, or read from jwt_secret_env at load)
+  std::string public_key_pem;  ///< RS256/ES256: the PEM text of jwt_public_key, read at load
+  std::string public_key_file;  ///< the file it came from (absolute), for messages
+  Millis leeway{0};             ///< tolerance on exp/nbf
+  std::string issuer;           ///< "" = iss not checked
+  std::string audience;         ///< "" = aud not checked
+  bool enabled() const noexcept { return !secret.empty() || !public_key_pem.empty(); }
+};
+
+enum class DuplicateLogin { kick_old, reject_new, multi_device };
+enum class Presence { off, rooms, all };
+
+/// Keys for kind "chat" (docs/CHAT.md is the protocol).
+struct ChatRouteConfig {
+  Millis login_timeout{10000};  ///< no login message this long after the upgrade: close 1008; > 0
+  DuplicateLogin duplicate_login = DuplicateLogin::kick_old;
+  std::uint64_t max_online = 100000;  ///< distinct users online; 0 = no limit
+  /// Room names clients may join: glob patterns ('*' matches any run of characters).
+  std::vector<std::string> rooms{"*"};
+  unsigned max_rooms = 32;  ///< rooms one session may be in (besides world and guild); 0..10000
+  Presence presence = Presence::rooms;
+  Millis cooldown{0};   ///< per user and channel, between two messages; 0 = off
+  double rate = 20;     ///< messages per second per user (token bucket); 0 = no limit
+  unsigned burst = 40;  ///< the bucket's size; >= 1
+  std::size_t max_text_length = 4096;  ///< bytes of `text`; 1..1 MiB
+  unsigned history = 100;              ///< messages kept per channel for `since`; 0..100000
+  bool close_on_error = false;         ///< an error answer also closes the connection (1008)
+};
+
+/// Keys for kind "broker" (docs/CHAT.md, "Broker").
+struct BrokerRouteConfig {
+  std::uint64_t max_event_size = 1 << 20;   ///< bytes of one event (POST body); 1..1 GiB
+  std::uint64_t max_events = 1000;          ///< retained per topic; 0 = none kept (no replay)
+  std::uint64_t max_bytes = 16 << 20;       ///< retained bytes per topic; 0 = no byte limit
+  Millis max_age{0};                        ///< events older than this are dropped; 0 = never
+  std::uint64_t max_topics = 10000;         ///< topics held at once; 1..10 million
+  bool wildcard = true;                     ///< subscriptions to "prefix.*"
+  bool raw = false;                         ///< format = "raw": bare bodies, no envelope
+  std::vector<std::string> publish_tokens;  ///< static bearer tokens for publishers
+  bool subscribe_auth = false;              ///< subscribers need the same credentials as publishers
+  bool ws_publish = false;                  ///< a subscriber to one topic may publish to it
 };
 
 /// Keys for kind "static".
@@ -167,10 +218,14 @@ struct RouteConfig {
   bool exact = false;
   std::optional<std::string> host;  ///< lowercased, no port, no brackets; nullopt = any host
   RouteKind kind = RouteKind::echo;
-  WsRouteConfig ws;                ///< meaningful for kinds echo and bridge
+  WsRouteConfig ws;                ///< meaningful for the WebSocket kinds (all but static)
   StaticRouteConfig static_files;  ///< meaningful for kind static_files
   BridgeRouteConfig bridge;        ///< meaningful for kind bridge
   ProxyRouteConfig proxy;          ///< meaningful for kind proxy
+  ChatRouteConfig chat;            ///< meaningful for kind chat
+  BrokerRouteConfig broker;        ///< meaningful for kind broker
+  JwtConfig jwt;                   ///< kinds chat (required) and broker (optional)
+  SlowPolicy slow_policy = SlowPolicy::disconnect;  ///< kinds chat and broker
   /// A [upstream.NAME] (kinds bridge and proxy); "" when a bridge picks targets per token.
   std::string upstream;
   unsigned line = 0;  ///< source line of the [[route]] table

@@ -132,8 +132,8 @@ struct KeySpec {
   unsigned kinds = kAllKinds;
 };
 
-template <class Target, std::size_t N>
-std::vector<std::string_view> names_of(const KeySpec<Target> (&spec)[N]) {
+template <class Target>
+std::vector<std::string_view> names_of(std::span<const KeySpec<Target>> spec) {
   std::vector<std::string_view> names;
   for (const auto& s : spec) names.push_back(s.name);
   return names;
@@ -142,9 +142,9 @@ std::vector<std::string_view> names_of(const KeySpec<Target> (&spec)[N]) {
 // Reads every key of `table` through `spec`. `kind_mask` is the route's kind bit (kAllKinds
 // for other sections); with kKindUnknown, kind-specific keys are skipped without a word, since
 // which keys apply is unknowable.
-template <class Target, std::size_t N>
+template <class Target>
 void read_keys(Ctx& c, const toml::table& table, std::string_view section,
-               const KeySpec<Target> (&spec)[N], Target& out, unsigned kind_mask = kAllKinds,
+               std::span<const KeySpec<Target>> spec, Target& out, unsigned kind_mask = kAllKinds,
                std::string_view kind_name = {}) {
   for (const auto& [key, node] : table) {
     const KeySpec<Target>* found = nullptr;
@@ -166,7 +166,31 @@ void read_keys(Ctx& c, const toml::table& table, std::string_view section,
   }
 }
 
-// --- [[route]] tables (config_routes.cpp) --------------------------------------------------
+template <class Target, std::size_t N>
+void read_keys(Ctx& c, const toml::table& table, std::string_view section,
+               const KeySpec<Target> (&spec)[N], Target& out, unsigned kind_mask = kAllKinds,
+               std::string_view kind_name = {}) {
+  read_keys(c, table, section, std::span<const KeySpec<Target>>(spec), out, kind_mask, kind_name);
+}
+
+// --- [[route]] tables (config_routes.cpp, config_hosted.cpp) -------------------------------
+
+// Which route kinds a key applies to (bit per RouteKind), for "does not apply" errors.
+inline constexpr unsigned kKindEcho = 1u << static_cast<unsigned>(RouteKind::echo);
+inline constexpr unsigned kKindStatic = 1u << static_cast<unsigned>(RouteKind::static_files);
+inline constexpr unsigned kKindBridge = 1u << static_cast<unsigned>(RouteKind::bridge);
+inline constexpr unsigned kKindProxy = 1u << static_cast<unsigned>(RouteKind::proxy);
+inline constexpr unsigned kKindChat = 1u << static_cast<unsigned>(RouteKind::chat);
+inline constexpr unsigned kKindBroker = 1u << static_cast<unsigned>(RouteKind::broker);
+inline constexpr unsigned kHostedKinds = kKindChat | kKindBroker;
+inline constexpr unsigned kWsKinds = kKindEcho | kKindBridge | kKindProxy | kHostedKinds;
+// Keys of the WebSocket handshake and handler that proxy and hosted routes decide themselves.
+inline constexpr unsigned kWsServedKinds = kKindEcho | kKindBridge;
+
+/// The keys of the chat and broker kinds (config_hosted.cpp).
+std::span<const KeySpec<RouteConfig>> hosted_route_keys();
+/// Rules across several keys of a chat or broker route (`mask` is the route's kind bit).
+void check_hosted(Ctx& c, const toml::table& t, RouteConfig& r, unsigned mask);
 
 // Bridge and proxy routes name upstreams that may be defined later in the file: checked at the end.
 struct UpstreamRef {

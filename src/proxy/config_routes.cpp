@@ -22,15 +22,6 @@ namespace wsgate::proxy::config_detail {
 
 namespace {
 
-// Which route kinds a key applies to (bit per RouteKind), for "does not apply" errors.
-constexpr unsigned kKindEcho = 1u << static_cast<unsigned>(RouteKind::echo);
-constexpr unsigned kKindStatic = 1u << static_cast<unsigned>(RouteKind::static_files);
-constexpr unsigned kKindBridge = 1u << static_cast<unsigned>(RouteKind::bridge);
-constexpr unsigned kKindProxy = 1u << static_cast<unsigned>(RouteKind::proxy);
-constexpr unsigned kWsKinds = kKindEcho | kKindBridge | kKindProxy;
-// Keys of the WebSocket handshake and handler that a proxy route leaves to its upstream.
-constexpr unsigned kWsServedKinds = kKindEcho | kKindBridge;
-
 // Route keys. `kind` is read before the others (it decides which apply), so its entry here
 // only makes it a known key.
 const KeySpec<RouteConfig> kRouteKeys[] = {
@@ -312,8 +303,19 @@ const KeySpec<RouteConfig> kRouteKeys[] = {
      kKindStatic},
 };
 
-constexpr std::string_view kAvailableKinds[] = {"echo", "static", "bridge", "proxy"};
-constexpr std::string_view kFutureKinds[] = {"chat", "broker"};
+constexpr std::string_view kAvailableKinds[] = {"echo",  "static", "bridge",
+                                                "proxy", "chat",   "broker"};
+
+// The general keys and the hosted kinds' keys, as one table.
+std::span<const KeySpec<RouteConfig>> all_route_keys() {
+  static const std::vector<KeySpec<RouteConfig>> all = [] {
+    std::vector<KeySpec<RouteConfig>> v(std::begin(kRouteKeys), std::end(kRouteKeys));
+    const auto hosted = hosted_route_keys();
+    v.insert(v.end(), hosted.begin(), hosted.end());
+    return v;
+  }();
+  return all;
+}
 
 const char* kind_name(RouteKind k) {
   switch (k) {
@@ -321,6 +323,8 @@ const char* kind_name(RouteKind k) {
     case RouteKind::static_files: return "static";
     case RouteKind::bridge: return "bridge";
     case RouteKind::proxy: return "proxy";
+    case RouteKind::chat: return "chat";
+    case RouteKind::broker: return "broker";
   }
   return "?";
 }
@@ -329,25 +333,21 @@ const char* kind_name(RouteKind k) {
 unsigned read_kind(Ctx& c, const toml::table& t, RouteConfig& r) {
   const toml::node* n = t.get("kind");
   if (n == nullptr) {
-    c.error(t, "[[route]] needs a 'kind' (echo, static, bridge or proxy)");
+    c.error(t, "[[route]] needs a 'kind' (echo, static, bridge, proxy, chat or broker)");
     return kKindUnknown;
   }
   std::string v;
   if (!read_string(c, *n, "kind", v)) return kKindUnknown;
-  for (RouteKind k :
-       {RouteKind::echo, RouteKind::static_files, RouteKind::bridge, RouteKind::proxy}) {
+  for (RouteKind k : {RouteKind::echo, RouteKind::static_files, RouteKind::bridge, RouteKind::proxy,
+                      RouteKind::chat, RouteKind::broker}) {
     if (v == kind_name(k)) {
       r.kind = k;
       return 1u << static_cast<unsigned>(k);
     }
   }
-  if (std::find(std::begin(kFutureKinds), std::end(kFutureKinds), v) != std::end(kFutureKinds)) {
-    c.error(*n, "route kind " + quote(v) +
-                    " is not available in this version (available: echo, static, bridge, proxy)");
-  } else {
-    c.error(*n, "unknown route kind " + quote(v) + " (expected echo, static, bridge or proxy)" +
-                    suggestion(v, kAvailableKinds));
-  }
+  c.error(*n, "unknown route kind " + quote(v) +
+                  " (expected echo, static, bridge, proxy, chat or broker)" +
+                  suggestion(v, kAvailableKinds));
   return kKindUnknown;
 }
 
@@ -381,7 +381,7 @@ void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen,
   r.line = static_cast<unsigned>(t.source().begin.line);
   const unsigned mask = read_kind(c, t, r);
   const std::size_t before = c.problems.size();
-  read_keys(c, t, "[[route]]", kRouteKeys, r, mask, kind_name(r.kind));
+  read_keys(c, t, "[[route]]", all_route_keys(), r, mask, kind_name(r.kind));
   const toml::node* path = t.get("path");
   if (path == nullptr) c.error(t, "[[route]] needs a 'path'");
   if (mask == kKindStatic && t.get("root") == nullptr) {
@@ -389,6 +389,7 @@ void read_route(Ctx& c, const toml::table& t, std::vector<SeenRoute>& seen,
   }
   if (mask == kKindBridge) check_bridge(c, t, r, refs);
   if (mask == kKindProxy) check_proxy(c, t, r, refs);
+  if ((mask & kHostedKinds) != 0) check_hosted(c, t, r, mask);
   if ((mask & kWsKinds) != 0) {
     if (t.get("max_frame_size") == nullptr) {
       r.ws.max_frame_size = std::min(r.ws.max_frame_size, r.ws.max_message_size);

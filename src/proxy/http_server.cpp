@@ -21,9 +21,9 @@ std::uint64_t ms(Millis d) {
 
 Runtime::Runtime(Config c) : config(std::move(c)), router(config.routes) {}
 
-std::shared_ptr<const Runtime> Runtime::build(Config config) {
+std::shared_ptr<const Runtime> Runtime::build(Config config, Bus& bus) {
   std::shared_ptr<Runtime> rt(new Runtime(std::move(config)));
-  for (const RouteConfig& r : rt->router.routes()) rt->services.push_back(make_service(r));
+  for (const RouteConfig& r : rt->router.routes()) rt->services.push_back(make_service(r, bus));
   rt->tls = build_tls(rt->config);
   rt->resolved = resolve_upstreams(rt->config.upstreams);
   rt->access_log =

@@ -19,6 +19,7 @@
 #include "net/tcp.hpp"
 #include "proto/http1_parser.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/bus.hpp"
 #include "proxy/config.hpp"
 #include "proxy/router.hpp"
 #include "proxy/service.hpp"
@@ -40,10 +41,11 @@ struct Runtime {
   ResolvedUpstreams resolved;  ///< every upstream server's addresses at load time
   TlsContexts tls;             ///< listener certificates and upstream trust, loaded
 
-  /// Builds services, loads the TLS certificates, resolves upstream names (blocking) and opens
-  /// the access log. Throws std::runtime_error if a certificate or key does not load or a name
-  /// does not resolve, std::system_error if the access log cannot be opened.
-  static std::shared_ptr<const Runtime> build(Config config);
+  /// Builds services (hosted routes register their shared state in `bus`), loads the TLS
+  /// certificates, resolves upstream names (blocking) and opens the access log. Throws
+  /// std::runtime_error if a certificate or key does not load or a name does not resolve,
+  /// std::system_error if the access log cannot be opened.
+  static std::shared_ptr<const Runtime> build(Config config, Bus& bus);
   const Service& service_for(const RouteConfig& route) const;
 
  private:

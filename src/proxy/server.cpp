@@ -9,6 +9,7 @@
 
 #include "base/log.hpp"
 #include "net/workers.hpp"
+#include "proxy/bus.hpp"
 #include "proxy/config.hpp"
 #include "proxy/http_server.hpp"
 
@@ -37,8 +38,8 @@ bool same_listeners(const Config& a, const Config& b) {
 
 class Server {
  public:
-  Server(std::string path, std::shared_ptr<const Runtime> rt)
-      : path_(std::move(path)), runtime_(std::move(rt)) {}
+  Server(std::string path, std::unique_ptr<Bus> bus, std::shared_ptr<const Runtime> rt)
+      : path_(std::move(path)), bus_(std::move(bus)), runtime_(std::move(rt)) {}
 
   int run();
 
@@ -48,6 +49,7 @@ class Server {
   void stop();
 
   std::string path_;
+  std::unique_ptr<Bus> bus_;  // outlives every Runtime (declared first, destroyed last)
   std::shared_ptr<const Runtime> runtime_;  // main thread's view (for reload comparisons)
   std::unique_ptr<net::WorkerPool> pool_;
   std::vector<std::unique_ptr<HttpServer>> servers_;  // one per worker, destroyed after join
@@ -64,9 +66,12 @@ class Server {
 };
 
 bool Server::start_workers() {
-  std::size_t n = runtime_->config.server.workers;
-  if (n == 0) n = net::cpu_count();
+  const std::size_t n = bus_->workers();
   pool_ = std::make_unique<net::WorkerPool>(n);
+  std::vector<net::Loop*> loops;
+  for (std::size_t i = 0; i < n; ++i) loops.push_back(&pool_->loop(i));
+  bus_->bind_workers(loops);
+  bus_->start();
   servers_.resize(n);
   pool_->start([this](std::size_t index, net::Loop& loop) {
     auto srv = std::make_unique<HttpServer>(loop, runtime_);
@@ -118,7 +123,7 @@ void Server::reload() {
   }
   std::shared_ptr<const Runtime> rt;
   try {
-    rt = Runtime::build(std::move(*load.config));
+    rt = Runtime::build(std::move(*load.config), *bus_);
   } catch (const std::exception& e) {
     WSGATE_LOG(error, "reload: " << e.what() << "; keeping the running configuration");
     return;
@@ -164,10 +169,12 @@ int Server::run() {
     pool_->join();
     main_loop_->request_stop();
     main_loop_->run();  // closes the signal watchers
+    bus_->stop();
     return 1;
   }
   main_loop_->run();
   pool_->join();
+  bus_->stop();  // after the workers: their sessions' last words to the hub are in
   servers_.clear();
   WSGATE_LOG(info, "stopped");
   return 0;
@@ -183,16 +190,18 @@ int run_server(const std::string& config_path) {
     return 1;
   }
   apply_logging(load.config->server);
+  const unsigned workers = load.config->server.workers;
+  auto bus = std::make_unique<Bus>(workers == 0 ? net::cpu_count() : workers);
   std::shared_ptr<const Runtime> rt;
   try {
-    rt = Runtime::build(std::move(*load.config));
+    rt = Runtime::build(std::move(*load.config), *bus);
   } catch (const std::exception& e) {
     WSGATE_LOG(error, e.what());
     return 1;
   }
   // A client that vanishes mid-write must cost an EPIPE, not the process.
   std::signal(SIGPIPE, SIG_IGN);
-  Server server(config_path, std::move(rt));
+  Server server(config_path, std::move(bus), std::move(rt));
   return server.run();
 }
 

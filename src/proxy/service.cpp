@@ -1,6 +1,8 @@
 #include "proxy/service.hpp"
 
 #include "proxy/bridge.hpp"
+#include "proxy/broker.hpp"
+#include "proxy/chat.hpp"
 #include "proxy/echo.hpp"
 #include "proxy/http_proxy.hpp"
 #include "proxy/static_files.hpp"
@@ -24,8 +26,10 @@ WsAccept Service::accept_websocket(const WsUpgradeContext& ctx) const {
   return a;
 }
 
-std::unique_ptr<Service> make_service(const RouteConfig& route) {
+std::unique_ptr<Service> make_service(const RouteConfig& route, Bus& bus) {
   switch (route.kind) {
+    case RouteKind::chat: return make_chat_service(route, bus);
+    case RouteKind::broker: return make_broker_service(route, bus);
     case RouteKind::echo: return make_echo_service(route);
     case RouteKind::static_files: return make_static_service(route);
     case RouteKind::bridge: return make_bridge_service(route);

@@ -103,7 +103,10 @@ class Service {
   }
 };
 
-/// Builds the Service for a route (one per kind). Never null for a validated config.
-std::unique_ptr<Service> make_service(const RouteConfig& route);
+class Bus;
+
+/// Builds the Service for a route (one per kind). Never null for a validated config. Hosted
+/// kinds (chat, broker) find or make their process-lifetime state in `bus`.
+std::unique_ptr<Service> make_service(const RouteConfig& route, Bus& bus);
 
 }  // namespace wsgate::proxy

@@ -50,6 +50,13 @@ WsSession::WsSession(net::TcpConnection& conn, const RouteConfig& route, AccessL
       compression_(deflate ? std::make_unique<WsCompression>(route.ws, *deflate) : nullptr),
       assembler_(message_config(route, deflate.has_value() || relay_compressed)) {
   if (compression_) assembler_.set_inflater(&compression_->inflater());
+  // Handlers hold back above the high watermark and resume on_drain; a max_backpressure
+  // below the connection's default high watermark must leave them room to do so before the
+  // session is closed for it.
+  const std::uint64_t cap = route.ws.max_backpressure;
+  if (cap < net::kDefaultHighWatermark) {
+    conn.set_watermarks(static_cast<std::size_t>(cap / 2), static_cast<std::size_t>(cap / 8));
+  }
 }
 
 WsSession::~WsSession() = default;
@@ -120,6 +127,7 @@ void WsSession::send_binary(ByteView data) {
 void WsSession::send_frame(net::SharedBytes frame) {
   if (state_ != State::open || !frame) return;
   ++messages_out_;
+  note_activity();
   bytes_out_ += frame->size();
   conn_->write(std::move(frame));
 }

@@ -2,11 +2,14 @@
 demonstrates answers on loopback with nothing else running. The static demo page, the echo
 WebSocket, the bridge (a raw HTTP/1.1 request sent as a binary message through /tcp comes back as
 wsgate's raw answer), and the proxy route, for HTTP (the page through /app/) and WebSocket
-(/app/ws, relayed message by message to the echo route behind it)."""
+(/app/ws, relayed message by message to the echo route behind it), the chat (its page and two
+demo users with tokens from `wsgate token`) and the broker (a POST reaching a subscriber)."""
 
 import asyncio
+import json
 import os
 import re
+import subprocess
 import urllib.request
 
 import pytest
@@ -91,3 +94,57 @@ def test_proxy_websocket(shipped):
     run_async(go())
     # The relay reached the echo route behind the proxy (the access log names both).
     shipped.wait_log(r'"GET /app/ws HTTP/1.1" 101 .* route=backend\.localhost/app/ws')
+
+
+DEMO_SECRET = "wsgate-demo-secret-change-me"  # as in the shipped file and scripts/run.sh
+
+
+def mint(sub, name, guild="red"):
+    """A demo token made the way scripts/run.sh makes it: with `wsgate token`."""
+    out = subprocess.run([os.environ["WSGATE_BIN"], "token", "--secret", DEMO_SECRET, "--sub", sub,
+                          "--name", name, "--guild", guild],
+                         capture_output=True, text=True, timeout=10, check=True)
+    return out.stdout.strip()
+
+
+def test_chat_page_and_two_demo_users(shipped):
+    status, _, body = get(shipped, "/chat.html")
+    assert status == 200 and b"/chat" in body
+
+    async def go():
+        async with ws_connect(shipped, "/chat", subprotocols=["wsgate.chat", "bearer." + mint("ann", "Ann")]) as ann, \
+                ws_connect(shipped, "/chat?token=" + mint("bob", "Bob")) as bob:
+            assert ann.subprotocol == "wsgate.chat"
+            for ws, user in ((ann, "ann"), (bob, "bob")):
+                welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert welcome["type"] == "welcome" and welcome["user"] == user
+            await ann.send(json.dumps({"type": "say", "channel": "guild", "text": "hello",
+                                       "local_id": "1"}))
+            ack = json.loads(await asyncio.wait_for(ann.recv(), 5))
+            assert ack["type"] == "ack" and ack["local_id"] == "1"
+            msg = json.loads(await asyncio.wait_for(bob.recv(), 5))
+            assert (msg["type"], msg["from"], msg["text"], msg["seq"]) == \
+                ("message", "ann", "hello", ack["seq"])
+    run_async(go())
+
+
+def test_broker_publish_and_subscribe(shipped):
+    async def go():
+        async with ws_connect(shipped, "/events/demo.topic") as sub:
+            req = urllib.request.Request(shipped.url("/events/demo.topic"), method="POST",
+                                         data=b'{"temp": 21.5}',
+                                         headers={"Content-Type": "application/json"})
+            loop = asyncio.get_running_loop()
+            status, _, body = await loop.run_in_executor(None, lambda: _open(req))
+            assert status == 200
+            answer = json.loads(body)
+            assert answer["topic"] == "demo.topic"
+            event = json.loads(await asyncio.wait_for(sub.recv(), 5))
+            assert event["topic"] == "demo.topic" and event["seq"] == answer["seq"]
+            assert event["data"] == {"temp": 21.5}
+    run_async(go())
+
+
+def _open(req):
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.status, dict(r.headers), r.read()

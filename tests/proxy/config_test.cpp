@@ -653,14 +653,9 @@ TEST_CASE("config: each problem names the exact line and column", "[proxy][confi
       {Where::static_route, "origins = []", "origins",
        "key 'origins' does not apply to a route of kind 'static'"},
       // kinds
-      {Where::echo_route, "kind = \"chat\"", "\"chat\"",
-       "route kind 'chat' is not available in this version (available: echo, static, bridge, "
-       "proxy)"},
-      {Where::echo_route, "kind = \"broker\"", "\"broker\"",
-       "route kind 'broker' is not available in this version (available: echo, static, bridge, "
-       "proxy)"},
       {Where::echo_route, "kind = \"ecko\"", "\"ecko\"",
-       "unknown route kind 'ecko' (expected echo, static, bridge or proxy); did you mean 'echo'?"},
+       "unknown route kind 'ecko' (expected echo, static, bridge, proxy, chat or broker); did you "
+       "mean 'echo'?"},
       {Where::bridge_route, "passthrough = true", "passthrough",
        "key 'passthrough' does not apply to a route of kind 'bridge'"},
       {Where::bridge_route, "root = \"www\"", "root",
@@ -805,7 +800,7 @@ TEST_CASE("config: whole-file problems point where they belong", "[proxy][config
       {"[[listen]]\nbacklog = 5\n" + route, 1, 1, "[[listen]] needs an 'address'"},
       {listen + "[[route]]\nkind = \"echo\"\n", 3, 1, "[[route]] needs a 'path'"},
       {listen + "[[route]]\npath = \"/\"\n", 3, 1,
-       "[[route]] needs a 'kind' (echo, static, bridge or proxy)"},
+       "[[route]] needs a 'kind' (echo, static, bridge, proxy, chat or broker)"},
       {listen + "[[route]]\npath = \"/\"\nkind = \"static\"\n", 3, 1,
        "a static route needs a 'root' directory"},
       {listen + route + "[[route]]\npath = \"/\"\nkind = \"echo\"\n", 7, 8,
@@ -818,12 +813,12 @@ TEST_CASE("config: whole-file problems point where they belong", "[proxy][config
       {listen + "[[route]]\npath = \"/\"\nkind = \"echo\"\nmax_message_size = \"1m\"\n"
                 "max_frame_size = \"2m\"\n",
        7, 18, "'max_frame_size' (2 MiB) must not exceed 'max_message_size' (1 MiB)"},
-      // a kind not built yet: its own keys are neither unknown nor inapplicable
-      {listen + "[[route]]\npath = \"/\"\nkind = \"chat\"\nupstream = \"vnc\"\n" +
+      // an unknown kind: the keys of particular kinds are neither unknown nor inapplicable
+      {listen + "[[route]]\npath = \"/\"\nkind = \"chatt\"\nupstream = \"vnc\"\n" +
            "subprotocols = [\"binary\"]\n",
        5, 8,
-       "route kind 'chat' is not available in this version (available: echo, static, bridge, "
-       "proxy)"},
+       "unknown route kind 'chatt' (expected echo, static, bridge, proxy, chat or broker); did "
+       "you mean 'chat'?"},
       // upstreams may be defined after the routes that use them, but must be defined
       {listen + "[[route]]\npath = \"/\"\nkind = \"bridge\"\nupstream = \"vnc\"\n", 6, 12,
        "upstream 'vnc' is not defined (no [upstream.vnc] table)"},
