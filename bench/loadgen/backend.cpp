@@ -1,10 +1,14 @@
-// wsgate-bench-backend: the far end of a benchmark.
+// wsgate-bench-backend: the far end of a benchmark (backend.hpp).
 //
-//   wsgate-bench-backend tcp-echo --listen HOST:PORT
+//   wsgate-bench-backend MODE --listen HOST:PORT [--size N] [--threads N]
+//     tcp-echo    writes back every byte it reads
+//     tcp-sink    reads and discards; with --size N validates the stream as N-byte records
+//     tcp-source  writes an endless stream of N-byte records (--size required)
+//     ws-echo     a minimal WebSocket echo server (backend_ws.cpp)
+//     http        answers every request with 200 and a fixed body of --size bytes (100)
 //
-// tcp-echo writes back every byte it reads, on every connection, until killed (SIGINT/SIGTERM).
-// One thread, the load generator's own epoll loop (poller.hpp). Backpressure: while a
-// connection's echo is not fully written, the connection is not read.
+// Runs until SIGINT/SIGTERM, then prints one JSON line of counters on stdout. Each of the
+// --threads loops (default 1) has its own SO_REUSEPORT listener; the kernel spreads accepts.
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -13,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -22,87 +27,25 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
-#include "poller.hpp"
+#include "backend.hpp"
+#include "payload.hpp"
 
 namespace wsgate::bench {
 namespace {
 
-constexpr std::size_t kBufSize = 64 * 1024;
-
-volatile std::sig_atomic_t g_stop = 0;
+std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) {
-  g_stop = 1;
+  g_stop.store(true);
 }
 
-class EchoConn;
-
-// Owns every connection, indexed by fd.
-struct Registry {
-  Poller* poller = nullptr;
-  std::vector<std::unique_ptr<EchoConn>> by_fd;
-};
-
-class EchoConn final : public PollHandler {
- public:
-  EchoConn(Registry& reg, int fd) : reg_(reg), fd_(fd), buf_(kBufSize) {}
-  ~EchoConn() override { ::close(fd_); }
-  EchoConn(const EchoConn&) = delete;
-  EchoConn& operator=(const EchoConn&) = delete;
-
-  // Destroys *this when the connection ends: safe, because epoll reports an fd once per batch.
-  void on_poll(std::uint32_t events) override {
-    const bool ok = (events & EPOLLOUT) != 0 ? drain() : read_and_echo();
-    if (!ok) {
-      reg_.poller->remove(fd_);
-      reg_.by_fd[static_cast<std::size_t>(fd_)].reset();
-    }
-  }
-
- private:
-  bool read_and_echo() {
-    for (;;) {
-      const ssize_t got = ::read(fd_, buf_.data(), buf_.size());
-      if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-      if (got == 0) return false;
-      have_ = static_cast<std::size_t>(got);
-      off_ = 0;
-      if (!drain()) return false;
-      if (have_ != 0 || static_cast<std::size_t>(got) < buf_.size()) return true;
-    }
-  }
-
-  // Writes the pending echo; switches interest to EPOLLOUT while some of it is left.
-  bool drain() {
-    while (off_ < have_) {
-      const ssize_t w = ::send(fd_, buf_.data() + off_, have_ - off_, MSG_NOSIGNAL);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-        if (!want_out_) reg_.poller->modify(fd_, EPOLLOUT, this);
-        want_out_ = true;
-        return true;
-      }
-      off_ += static_cast<std::size_t>(w);
-    }
-    have_ = off_ = 0;
-    if (want_out_) reg_.poller->modify(fd_, EPOLLIN, this);
-    want_out_ = false;
-    return true;
-  }
-
-  Registry& reg_;
-  int fd_;
-  std::vector<char> buf_;  ///< the bytes being echoed
-  std::size_t have_ = 0;   ///< valid bytes in buf_
-  std::size_t off_ = 0;    ///< bytes of buf_ already written back
-  bool want_out_ = false;  ///< waiting for EPOLLOUT instead of EPOLLIN
-};
+using Factory = std::unique_ptr<BackendConn> (*)(Registry&, int);
 
 class Listener final : public PollHandler {
  public:
-  Listener(Registry& reg, int fd) : reg_(reg), fd_(fd) {}
+  Listener(Registry& reg, int fd, Factory make) : reg_(reg), fd_(fd), make_(make) {}
   ~Listener() override { ::close(fd_); }
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
@@ -119,24 +62,28 @@ class Listener final : public PollHandler {
       setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       const auto idx = static_cast<std::size_t>(c);
       if (reg_.by_fd.size() <= idx) reg_.by_fd.resize(idx + 1);
-      reg_.by_fd[idx] = std::make_unique<EchoConn>(reg_, c);
-      reg_.poller->add(c, EPOLLIN, reg_.by_fd[idx].get());
+      reg_.by_fd[idx] = make_(reg_, c);
+      reg_.by_fd[idx]->attach();
+      ++reg_.stats.connections;
     }
   }
 
  private:
   Registry& reg_;
   int fd_;
+  Factory make_;
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(
-      stderr, "wsgate-bench-backend: %s\nusage: wsgate-bench-backend tcp-echo --listen HOST:PORT\n",
-      why);
+  std::fprintf(stderr,
+               "wsgate-bench-backend: %s\n"
+               "usage: wsgate-bench-backend tcp-echo|tcp-sink|tcp-source|ws-echo|http"
+               " --listen HOST:PORT [--size N] [--threads N]\n",
+               why);
   std::exit(2);
 }
 
-int listen_on(std::string_view hp) {
+int listen_on(std::string_view hp, bool reuse_port) {
   const auto colon = hp.rfind(':');
   if (colon == std::string_view::npos) usage("--listen needs HOST:PORT");
   std::string host(hp.substr(0, colon));
@@ -151,6 +98,7 @@ int listen_on(std::string_view hp) {
   const int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const int one = 1;
   if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
       ::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 4096) != 0) {
     std::fprintf(stderr, "wsgate-bench-backend: listen %s: %s\n", std::string(hp).c_str(),
                  std::strerror(errno));
@@ -160,21 +108,85 @@ int listen_on(std::string_view hp) {
   return fd;
 }
 
-int run(int argc, char** argv) {
-  if (argc != 4 || std::string_view(argv[1]) != "tcp-echo" ||
-      std::string_view(argv[2]) != "--listen")
-    usage("bad arguments");
-  std::signal(SIGPIPE, SIG_IGN);
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+BackendOptions parse_args(int argc, char** argv) {
+  if (argc < 2) usage("missing mode");
+  BackendOptions o;
+  o.mode = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (i + 1 >= argc) usage("option without a value");
+    const char* v = argv[++i];
+    if (a == "--listen") {
+      o.listen = v;
+    } else if (a == "--size" || a == "--threads") {
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(v, &end, 10);
+      if (end == v || *end != '\0') usage("bad number");
+      (a == "--size" ? o.size : o.threads) = static_cast<std::size_t>(n);
+    } else {
+      usage("unknown option");
+    }
+  }
+  if (o.listen.empty()) usage("missing --listen");
+  if (o.threads == 0 || o.threads > 64) usage("--threads must be 1..64");
+  if (o.mode == "tcp-source" && o.size < kMinBinarySize) usage("tcp-source needs --size >= 16");
+  if (o.mode == "tcp-sink" && o.size != 0 && o.size < kMinBinarySize) usage("--size >= 16");
+  return o;
+}
+
+Factory factory_for(const std::string& mode) {
+  if (mode == "tcp-echo") return make_tcp_echo;
+  if (mode == "tcp-sink") return make_tcp_sink;
+  if (mode == "tcp-source") return make_tcp_source;
+  if (mode == "ws-echo") return make_ws_echo;
+  if (mode == "http") return make_http;
+  usage("unknown mode");
+}
+
+void loop(const BackendOptions& o, int lfd, Factory make, BackendStats& out) {
   Poller poller;
   Registry reg;
   reg.poller = &poller;
-  const int lfd = listen_on(argv[3]);
-  Listener listener(reg, lfd);
-  poller.add(lfd, EPOLLIN, &listener);
-  while (g_stop == 0) poller.run_once(100);
-  return 0;
+  reg.opt = &o;
+  {
+    Listener listener(reg, lfd, make);
+    poller.add(lfd, EPOLLIN, &listener);
+    while (!g_stop.load(std::memory_order_relaxed)) poller.run_once(100);
+    poller.remove(lfd);
+  }
+  reg.by_fd.clear();
+  out = reg.stats;
+}
+
+int run(int argc, char** argv) {
+  const BackendOptions o = parse_args(argc, argv);
+  const Factory make = factory_for(o.mode);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::vector<int> fds;
+  for (std::size_t i = 0; i < o.threads; ++i) fds.push_back(listen_on(o.listen, o.threads > 1));
+  std::vector<BackendStats> stats(o.threads);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < o.threads; ++i)
+    threads.emplace_back(loop, std::cref(o), fds[i], make, std::ref(stats[i]));
+  loop(o, fds[0], make, stats[0]);
+  for (auto& t : threads) t.join();
+  BackendStats sum;
+  for (const auto& s : stats) {
+    sum.connections += s.connections;
+    sum.bytes_in += s.bytes_in;
+    sum.bytes_out += s.bytes_out;
+    sum.records += s.records;
+    sum.errors += s.errors;
+  }
+  std::printf(
+      "{\"backend\":\"%s\",\"connections\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+      "\"records\":%llu,\"errors\":%llu}\n",
+      o.mode.c_str(), static_cast<unsigned long long>(sum.connections),
+      static_cast<unsigned long long>(sum.bytes_in), static_cast<unsigned long long>(sum.bytes_out),
+      static_cast<unsigned long long>(sum.records), static_cast<unsigned long long>(sum.errors));
+  return sum.errors == 0 ? 0 : 1;
 }
 
 }  // namespace
