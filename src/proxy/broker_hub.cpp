@@ -243,11 +243,7 @@ void BrokerWorld::on_timer(net::Timer&) noexcept {
       t.events.pop_front();
     }
     any |= !t.events.empty();
-    if (t.events.empty() && !has_subscribers(it->first)) {
-      it = topics_.erase(it);
-    } else {
-      ++it;
-    }
+    ++it;  // an emptied topic keeps its seq; drop_idle_topic() forgets it if room is needed
   }
   if (any) bus_.hub().schedule(prune_, kPruneEveryMs);
 }
