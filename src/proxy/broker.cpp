@@ -8,6 +8,7 @@
 #include "proto/json.hpp"
 #include "proxy/auth.hpp"
 #include "proxy/fanout.hpp"
+#include "proxy/json_out.hpp"
 #include "proxy/router.hpp"
 #include "proxy/ws_session.hpp"
 
@@ -48,17 +49,7 @@ std::optional<std::uint64_t> number_param(std::string_view query, std::string_vi
 }
 
 std::string ack_json(std::string_view type, const std::string& topic, std::uint64_t seq) {
-  std::string out = "{";
-  if (!type.empty()) {
-    out += "\"type\":";
-    proto::json::append_string(out, type);
-    out += ',';
-  }
-  out += "\"topic\":";
-  proto::json::append_string(out, topic);
-  out += ",\"seq\":";
-  proto::json::append_int(out, static_cast<std::int64_t>(seq));
-  return out + "}";
+  return JsonOut(type).str("topic", topic).num("seq", seq).done();
 }
 
 // One POST: the body is collected (up to max_event_size), then published; the answer waits
@@ -162,14 +153,10 @@ class SubscribeHandler final : public WsHandler, public BrokerSubscriber, public
   void on_message(WsSession& s, proto::Opcode, ByteView payload) override {
     const RouteConfig& r = s.route();
     if (!r.broker.ws_publish || pattern_.ends_with(".*")) {
-      return reply(
-          "{\"type\":\"error\",\"code\":\"forbidden\",\"message\":\"publishing over "
-          "WebSocket is off on this route\"}");
+      return reply(error_json("forbidden", "publishing over WebSocket is off on this route"));
     }
     if (payload.size() > r.broker.max_event_size) {
-      return reply(
-          "{\"type\":\"error\",\"code\":\"too_large\",\"message\":\"over "
-          "max_event_size\"}");
+      return reply(error_json("too_large", "over max_event_size"));
     }
     const BrokerId req = worker_.next_id();
     worker_.add_requester(req, *this);
@@ -192,11 +179,11 @@ class SubscribeHandler final : public WsHandler, public BrokerSubscriber, public
                  const std::string& why) override {
     if (!requests_.empty()) requests_.erase(requests_.begin());  // answers come in order
     if (seq == 0) {
-      std::string out = "{\"type\":\"error\",\"code\":\"refused\",\"status\":";
-      proto::json::append_int(out, status);
-      out += ",\"message\":";
-      proto::json::append_string(out, why);
-      return reply(out + "}");
+      return reply(JsonOut("error")
+                       .str("code", "refused")
+                       .num("status", std::int64_t{status})
+                       .str("message", why)
+                       .done());
     }
     reply(ack_json("ack", topic, seq));
   }

@@ -16,6 +16,7 @@
 #include "proto/utf8.hpp"
 #include "proxy/broker.hpp"
 #include "proxy/fanout.hpp"
+#include "proxy/json_out.hpp"
 
 namespace wsgate::proxy {
 
@@ -94,25 +95,18 @@ class BrokerWorld final : private net::TimerHandler {
 
 net::SharedBytes envelope_of(const std::string& topic, std::uint64_t seq, std::int64_t ts,
                              const std::string& body) {
-  std::string out = "{\"topic\":";
-  json::append_string(out, topic);
-  out += ",\"seq\":";
-  json::append_int(out, static_cast<std::int64_t>(seq));
-  out += ",\"ts\":";
-  json::append_int(out, ts);
-  out += ",\"data\":";
+  JsonOut j;
+  j.str("topic", topic).num("seq", seq).num("ts", ts);
   if (json::valid(body)) {
-    out += body;  // a JSON body is embedded as it is
+    j.raw("data", body);  // a JSON body is embedded as it is
   } else if (proto::is_valid_utf8(as_bytes(body))) {
-    json::append_string(out, body);
+    j.str("data", body);
   } else {
     std::string b64;
     proto::base64_encode(as_bytes(body), b64);
-    json::append_string(out, b64);
-    out += ",\"encoding\":\"base64\"";
+    j.str("data", b64).str("encoding", "base64");
   }
-  out += '}';
-  return encode_text_frame(out);
+  return encode_text_frame(j.done());
 }
 
 net::SharedBytes raw_of(const std::string& body) {
@@ -200,13 +194,8 @@ void BrokerWorld::subscribe(BrokerId sub, const std::string& pattern, bool raw, 
     if (start.last) from = *start.last >= t.seq ? 1 : t.seq - *start.last + 1;
     const std::uint64_t oldest = t.events.empty() ? t.seq + 1 : t.events.front().seq;
     if (from < oldest && from <= t.seq) {
-      std::string gap = "{\"type\":\"gap\",\"topic\":";
-      json::append_string(gap, pattern);
-      gap += ",\"from\":";
-      json::append_int(gap, static_cast<std::int64_t>(from));
-      gap += ",\"oldest\":";
-      json::append_int(gap, static_cast<std::int64_t>(oldest));
-      first.push_back(encode_text_frame(gap + "}"));
+      first.push_back(encode_text_frame(
+          JsonOut("gap").str("topic", pattern).num("from", from).num("oldest", oldest).done()));
     }
     for (const Event& e : t.events) {
       if (e.seq >= from) first.push_back(raw ? e.raw : e.envelope);

@@ -15,6 +15,7 @@
 #include "proxy/chat_hub.hpp"
 #include "proxy/chat_worker.hpp"
 #include "proxy/fanout.hpp"
+#include "proxy/json_out.hpp"
 #include "proxy/ws_session.hpp"
 
 namespace wsgate::proxy {
@@ -42,15 +43,6 @@ struct ChatSystem {
   std::unique_ptr<ChatBus> chat;
   std::atomic<std::shared_ptr<const ChatRouteConfig>> limits;  // the latest [[route]] keys
 };
-
-std::string error_json(std::string_view code, std::string_view message) {
-  std::string out = "{\"type\":\"error\",\"code\":";
-  json::append_string(out, code);
-  out += ",\"message\":";
-  json::append_string(out, message);
-  out += '}';
-  return out;
-}
 
 bool glob_match(std::string_view pattern, std::string_view s) {
   // Iterative '*' matching with one backtrack point (patterns are short).
@@ -332,23 +324,20 @@ void ChatHandler::handle(const json::Object& msg, std::string_view type) {
     } else {
       muted_ &= ~chat_kind_bit(*kind);
     }
-    std::string out = "{\"type\":\"muted\",\"kinds\":[";
-    bool first = true;
+    std::string kinds = "[";
     for (const char* n : {"world", "guild", "room", "dm"}) {
       if (!muted(*kind_named(n))) continue;
-      out += first ? "\"" : ",\"";
-      out += n;
-      out += '"';
-      first = false;
+      if (kinds.size() > 1) kinds += ',';
+      json::append_string(kinds, n);
     }
-    return send_json(out + "]}");
+    return send_json(JsonOut("muted").raw("kinds", kinds + "]").done());
   }
   if (type == "ping") {
-    std::string out = "{\"type\":\"pong\",\"ts\":";
-    json::append_int(out, std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count());
-    return send_json(out + "}");
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    return send_json(
+        JsonOut("pong")
+            .num("ts", std::chrono::duration_cast<std::chrono::milliseconds>(now).count())
+            .done());
   }
   fail("bad_request", "unknown type");
 }

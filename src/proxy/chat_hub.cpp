@@ -14,6 +14,7 @@
 #include "base/log.hpp"
 #include "proto/json.hpp"
 #include "proxy/fanout.hpp"
+#include "proxy/json_out.hpp"
 
 namespace wsgate::proxy {
 
@@ -28,49 +29,6 @@ constexpr std::size_t kMaxCooldownEntries = 256;   // per user, before expired o
 std::int64_t wall_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-// Small JSON object builder: {"k":v,...} with string and integer values.
-class Json {
- public:
-  explicit Json(std::string_view type) {
-    out_ = "{\"type\":";
-    json::append_string(out_, type);
-  }
-  Json& str(std::string_view key, std::string_view v) {
-    key_(key);
-    json::append_string(out_, v);
-    return *this;
-  }
-  Json& num(std::string_view key, std::int64_t v) {
-    key_(key);
-    json::append_int(out_, v);
-    return *this;
-  }
-  Json& raw(std::string_view key, std::string_view v) {
-    key_(key);
-    out_ += v;
-    return *this;
-  }
-  std::string done() {
-    out_ += '}';
-    return std::move(out_);
-  }
-
- private:
-  void key_(std::string_view k) {
-    out_ += ',';
-    json::append_string(out_, k);
-    out_ += ':';
-  }
-  std::string out_;
-};
-
-std::string error_json(std::string_view code, std::string_view message, std::int64_t retry = -1) {
-  Json j("error");
-  j.str("code", code).str("message", message);
-  if (retry >= 0) j.num("retry_after_ms", retry);
-  return j.done();
 }
 
 struct Retained {
@@ -231,7 +189,7 @@ void ChatWorld::presence(const std::string& key, Channel& ch, std::string_view e
                       (cfg_.presence == Presence::rooms && ch.kind == ChatKind::room);
   if (!wanted || ch.members.empty()) return;
   auto u = users_.find(user);
-  Json j("presence");
+  JsonOut j("presence");
   j.str("channel", ch.name).str("event", event).str("user", user);
   j.str("name", u != users_.end() ? u->second.name : user);
   fan_out(key, ch, encode_text_frame(j.done()), except);
@@ -242,16 +200,12 @@ std::string ChatWorld::welcome(ChatSessionId id, const HubSession& s, const User
   auto add = [&](const std::string& key) {
     const Channel& ch = channels_.at(key);
     if (channels.size() > 1) channels += ',';
-    channels += "{\"channel\":";
-    json::append_string(channels, ch.name);
-    channels += ",\"seq\":";
-    json::append_int(channels, static_cast<std::int64_t>(ch.seq));
-    channels += '}';
+    channels += JsonOut().str("channel", ch.name).num("seq", ch.seq).done();
   };
   add("world");
   if (!s.guild.empty()) add("guild:" + s.guild);
   channels += ']';
-  Json j("welcome");
+  JsonOut j("welcome");
   j.str("user", s.user).str("name", u.name);
   if (s.guild.empty()) {
     j.raw("guild", "null");
@@ -287,7 +241,7 @@ void ChatWorld::login(ChatSessionId id, ChatIdentity who) {
                                << "the older session");
       drop(sid, true);
       refuse(sid, 4001, "logged in elsewhere",
-             Json("kicked").str("reason", "logged in elsewhere").done());
+             JsonOut("kicked").str("reason", "logged in elsewhere").done());
     }
   } else if (cfg_.max_online != 0 && users_.size() >= cfg_.max_online) {
     WSGATE_LOG(info, "chat " << route_ << ": max_online (" << cfg_.max_online
@@ -389,7 +343,7 @@ void ChatWorld::say(ChatSessionId id, const std::string& channel_name, const std
   const std::uint64_t msg_id = ++next_id_;
   const std::uint64_t seq = ++ch.seq;
   const std::int64_t ts = wall_ms();
-  Json m("message");
+  JsonOut m("message");
   m.str("channel", ch.name);
   if (ch.kind == ChatKind::guild) m.str("guild", ch.guild);
   m.str("from", s.user).str("name", u.name).str("text", text);
@@ -400,7 +354,7 @@ void ChatWorld::say(ChatSessionId id, const std::string& channel_name, const std
     while (ch.history.size() > cfg_.history) ch.history.pop_front();
   }
   fan_out(key, ch, encode_text_frame(*body), id);
-  Json ack("ack");
+  JsonOut ack("ack");
   if (!local_id.empty()) ack.str("local_id", local_id);
   ack.num("id", static_cast<std::int64_t>(msg_id)).str("channel", ch.name);
   reply(id, ack.num("seq", static_cast<std::int64_t>(seq)).num("ts", ts).done());
@@ -431,7 +385,7 @@ void ChatWorld::dm(ChatSessionId id, const std::string& to, const std::string& t
   }
   const std::uint64_t msg_id = ++next_id_;
   const std::int64_t ts = wall_ms();
-  Json m("message");
+  JsonOut m("message");
   m.str("channel", "dm").str("from", s.user).str("name", from.name).str("to", to);
   m.str("text", text).num("id", static_cast<std::int64_t>(msg_id));
   const net::SharedBytes frame =
@@ -456,7 +410,7 @@ void ChatWorld::dm(ChatSessionId id, const std::string& to, const std::string& t
     ChatWorker* cw = &workers_[w];
     bus_.to_worker(w, [cw, ids = std::move(by_worker[w]), frame] { cw->deliver_to(ids, frame); });
   }
-  Json ack("ack");
+  JsonOut ack("ack");
   if (!local_id.empty()) ack.str("local_id", local_id);
   ack.num("id", static_cast<std::int64_t>(msg_id)).str("channel", "dm").str("to", to);
   ack.num("seq", static_cast<std::int64_t>(seq)).num("ts", ts);
@@ -493,7 +447,7 @@ void ChatWorld::join(ChatSessionId id, const std::string& name,
       replay.push_back(std::string(kHead) + "\"replay\":true," + r.json->substr(kHead.size()));
     }
   }
-  Json j("joined");
+  JsonOut j("joined");
   j.str("channel", ch.name).num("seq", static_cast<std::int64_t>(ch.seq));
   if (gap) j.raw("gap", "true").num("oldest", static_cast<std::int64_t>(oldest));
   to_worker_of(id, [id, key, kind = ch.kind, replay = std::move(replay),
@@ -512,7 +466,7 @@ void ChatWorld::leave(ChatSessionId id, const std::string& name) {
     return reply(id, error_json("forbidden", "not in " + name));
   }
   exit(key, id, s.user);
-  to_worker_of(id, [id, key, json = Json("left").str("channel", name).done()](ChatWorker& w) {
+  to_worker_of(id, [id, key, json = JsonOut("left").str("channel", name).done()](ChatWorker& w) {
     w.left(id, key, json);
   });
 }
@@ -533,14 +487,11 @@ void ChatWorld::who(ChatSessionId id, const std::string& name) {
     if (listed == kMaxListedMembers) break;
     auto u = users_.find(user);
     if (listed++ > 0) list += ',';
-    list += "{\"user\":";
-    json::append_string(list, user);
-    list += ",\"name\":";
-    json::append_string(list, u != users_.end() ? u->second.name : user);
-    list += '}';
+    list +=
+        JsonOut().str("user", user).str("name", u != users_.end() ? u->second.name : user).done();
   }
   list += ']';
-  Json j("members");
+  JsonOut j("members");
   j.str("channel", ch.name).num("count", static_cast<std::int64_t>(ch.users.size()));
   if (ch.users.size() > kMaxListedMembers) j.raw("truncated", "true");
   reply(id, j.raw("members", list).done());
