@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <ctime>
 #include <limits>
 #include <mutex>
@@ -54,6 +55,8 @@ class UvLoop final : public Loop {
   void close_all() noexcept;
   void watch_signal(int signum, std::function<void()> fn);
   void schedule_timer(Timer& t, std::uint64_t delay_ms) noexcept;
+  std::size_t defer(detail::Flusher& f) noexcept;
+  void cancel(std::size_t slot) noexcept;
 
   uv_loop_t loop_{};
   std::unique_ptr<std::byte[]> read_buf_;  // shared by every connection's alloc callback
@@ -68,6 +71,7 @@ class UvLoop final : public Loop {
   static void on_async(uv_async_t* h) noexcept;
   static void on_wheel_timer(uv_timer_t* h) noexcept;
   static void on_prepare(uv_prepare_t* h) noexcept;
+  static void on_flush(uv_handle_t* h) noexcept;
   static UvLoop& self(uv_handle_t* h) noexcept { return *static_cast<UvLoop*>(h->data); }
   void run_posted();
   void handle_stop();
@@ -75,11 +79,15 @@ class UvLoop final : public Loop {
   void close_own_handles() noexcept;
   void rearm_wheel_timer() noexcept;
   bool is_own(const uv_handle_t* h) const noexcept;
+  std::array<uv_handle_t*, 5> own_handles() noexcept;
 
   uv_timer_t wheel_timer_{};  // drives wheel_; stopped while the wheel is empty
   std::uint64_t wheel_due_ = std::numeric_limits<std::uint64_t>::max();  // absolute, or MAX
-  uv_async_t async_{};      // post() and request_stop()
-  uv_prepare_t prepare_{};  // started by the stop: checks whether run() may end
+  uv_async_t async_{};            // post() and request_stop()
+  uv_prepare_t prepare_{};        // started by the stop: checks whether run() may end
+  uv_check_t flush_check_{};      // after the I/O callbacks: runs flushes_
+  uv_prepare_t flush_prepare_{};  // before the wait: runs flushes_ deferred outside I/O callbacks
+  std::vector<detail::Flusher*> flushes_;  // deferred flushes in order; null: cancelled
   bool own_closed_ = false;
   bool ran_ = false;
   std::vector<SignalWatcher*> signals_;
@@ -105,11 +113,9 @@ UvLoop::UvLoop(std::size_t read_buffer_size)
   uv_timer_init(&loop_, &wheel_timer_);
   uv_async_init(&loop_, &async_, &on_async);
   uv_prepare_init(&loop_, &prepare_);
-  for (uv_handle_t* h :
-       {reinterpret_cast<uv_handle_t*>(&wheel_timer_), reinterpret_cast<uv_handle_t*>(&async_),
-        reinterpret_cast<uv_handle_t*>(&prepare_)}) {
-    h->data = this;
-  }
+  uv_check_init(&loop_, &flush_check_);
+  uv_prepare_init(&loop_, &flush_prepare_);
+  for (uv_handle_t* h : own_handles()) h->data = this;
   wheel_.advance(uv_now(&loop_));
 }
 
@@ -127,10 +133,48 @@ UvLoop::~UvLoop() {
   }
 }
 
+std::array<uv_handle_t*, 5> UvLoop::own_handles() noexcept {
+  return {reinterpret_cast<uv_handle_t*>(&wheel_timer_), reinterpret_cast<uv_handle_t*>(&async_),
+          reinterpret_cast<uv_handle_t*>(&prepare_), reinterpret_cast<uv_handle_t*>(&flush_check_),
+          reinterpret_cast<uv_handle_t*>(&flush_prepare_)};
+}
+
 bool UvLoop::is_own(const uv_handle_t* h) const noexcept {
-  return h == reinterpret_cast<const uv_handle_t*>(&wheel_timer_) ||
-         h == reinterpret_cast<const uv_handle_t*>(&async_) ||
-         h == reinterpret_cast<const uv_handle_t*>(&prepare_);
+  for (const uv_handle_t* own : const_cast<UvLoop*>(this)->own_handles()) {
+    if (h == own) return true;
+  }
+  return false;
+}
+
+std::size_t UvLoop::defer(detail::Flusher& f) noexcept {
+  if (own_closed_) return Loop::kNoFlushSlot;
+  if (flushes_.empty()) {
+    uv_check_start(&flush_check_,
+                   [](uv_check_t* h) { on_flush(reinterpret_cast<uv_handle_t*>(h)); });
+    uv_prepare_start(&flush_prepare_,
+                     [](uv_prepare_t* h) { on_flush(reinterpret_cast<uv_handle_t*>(h)); });
+  }
+  flushes_.push_back(&f);
+  return flushes_.size() - 1;
+}
+
+void UvLoop::cancel(std::size_t slot) noexcept {
+  if (slot < flushes_.size()) flushes_[slot] = nullptr;
+}
+
+void UvLoop::on_flush(uv_handle_t* h) noexcept {
+  UvLoop& l = self(h);
+  // Flushes deferred while these run (a drained connection's handler writing again) are
+  // appended and run in this same pass.
+  for (std::size_t i = 0; i < l.flushes_.size(); ++i) {
+    detail::Flusher* f = l.flushes_[i];
+    if (f == nullptr) continue;
+    l.flushes_[i] = nullptr;
+    f->flush();
+  }
+  l.flushes_.clear();
+  uv_check_stop(&l.flush_check_);
+  uv_prepare_stop(&l.flush_prepare_);
 }
 
 int UvLoop::run_loop() {
@@ -216,11 +260,8 @@ void UvLoop::close_own_handles() noexcept {
     accepting_posts_ = false;  // uv_async_send after uv_close would be undefined
   }
   own_closed_ = true;
-  for (uv_handle_t* h :
-       {reinterpret_cast<uv_handle_t*>(&wheel_timer_), reinterpret_cast<uv_handle_t*>(&async_),
-        reinterpret_cast<uv_handle_t*>(&prepare_)}) {
-    uv_close(h, nullptr);
-  }
+  flushes_.clear();
+  for (uv_handle_t* h : own_handles()) uv_close(h, nullptr);
 }
 
 void UvLoop::close_all() noexcept {
@@ -351,6 +392,14 @@ void* Loop::native() noexcept {
 MutableByteView Loop::read_buffer() noexcept {
   UvLoop& l = impl(*this);
   return {l.read_buf_.get(), l.read_buf_size_};
+}
+
+std::size_t Loop::defer_flush(detail::Flusher& f) noexcept {
+  return impl(*this).defer(f);
+}
+
+void Loop::cancel_flush(std::size_t slot) noexcept {
+  impl(*this).cancel(slot);
 }
 
 }  // namespace wsgate::net

@@ -32,6 +32,16 @@ class HandleOwner {
  protected:
   ~HandleOwner() = default;
 };
+
+/// Internal to src/net: something with output gathered during a loop iteration (a connection's
+/// writes) that Loop::defer_flush() hands to the kernel in one go before the loop next waits.
+class Flusher {
+ public:
+  virtual void flush() noexcept = 0;
+
+ protected:
+  ~Flusher() = default;
+};
 }  // namespace detail
 
 class Loop {
@@ -83,6 +93,16 @@ class Loop {
   /// The loop's shared read buffer, for src/net's libuv alloc callbacks (handlers get views
   /// into it through on_read; they never call this).
   MutableByteView read_buffer() noexcept;
+
+  /// For src/net: `f.flush()` runs once, on this thread, before the loop next waits for I/O:
+  /// right after the I/O callbacks of this iteration (a check handle), or, for requests made in
+  /// timer or close callbacks, just before the wait (a prepare handle). Returns a slot for
+  /// cancel_flush(); kNoFlushSlot once the loop has closed its own handles (nothing is flushed
+  /// then: the loop is ending).
+  static constexpr std::size_t kNoFlushSlot = static_cast<std::size_t>(-1);
+  std::size_t defer_flush(detail::Flusher& f) noexcept;
+  /// Forgets a deferred flush (its object is closing). kNoFlushSlot is ignored.
+  void cancel_flush(std::size_t slot) noexcept;
 
  protected:
   Loop() = default;

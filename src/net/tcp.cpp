@@ -79,69 +79,190 @@ void UvTcpConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf
   }
 }
 
-std::size_t UvTcpConnection::try_write(const std::byte* p, std::size_t n) noexcept {
-  // uv_try_write returns an int: offer at most 1 GiB, the rest is queued.
-  const uv_buf_t buf = make_buf(p, std::min<std::size_t>(n, std::size_t{1} << 30));
-  const int rc = uv_try_write(stream(), &buf, 1);
-  if (rc >= 0) return static_cast<std::size_t>(rc);
-  if (rc != UV_EAGAIN) defer_error(uv_error(rc));
-  return 0;
+// --- writing ------------------------------------------------------------------------------
+
+namespace {
+
+// Recycled WriteReqs of this thread (a loop and its connections live on one thread).
+struct WriteReqPool {
+  std::vector<WriteReq*> free;
+  WriteReqPool() = default;
+  WriteReqPool(const WriteReqPool&) = delete;
+  WriteReqPool& operator=(const WriteReqPool&) = delete;
+  ~WriteReqPool() {
+    for (WriteReq* r : free) delete r;
+  }
+};
+thread_local WriteReqPool t_write_pool;
+constexpr std::size_t kPoolMax = 64;               // requests kept per thread
+constexpr std::size_t kKeepCopies = 64 * 1024;     // copy space a recycled request keeps
+constexpr std::size_t kCopyMax = 512;              // owned or shared writes up to this are copied
+constexpr std::size_t kDirectWriteMin = 8 * 1024;  // write_copy() from here on: no copy first
+constexpr std::size_t kTryWriteMax = std::size_t{1} << 30;  // uv_try_write returns an int
+constexpr std::size_t kBatchMax = 64 * 1024;  // a batch this full goes to the kernel at once
+
+}  // namespace
+
+WriteReq* WriteReq::make() {
+  std::vector<WriteReq*>& free = t_write_pool.free;
+  if (free.empty()) return new WriteReq;
+  WriteReq* r = free.back();
+  free.pop_back();
+  return r;
 }
 
-void UvTcpConnection::queue(WriteReq* r, const std::byte* p, std::size_t n) noexcept {
-  r->len = n;
-  const uv_buf_t buf = make_buf(p, n);  // libuv copies the uv_buf_t array
-  const int rc = uv_write(&r->req, stream(), &buf, 1, &on_write);
-  if (rc != 0) {
+void WriteReq::recycle(WriteReq* r) noexcept {
+  r->pieces.clear();
+  r->owned.clear();
+  r->shared.clear();
+  r->len = 0;
+  if (r->copies.capacity() > kKeepCopies) {
+    r->copies = Bytes{};
+  } else {
+    r->copies.clear();
+  }
+  std::vector<WriteReq*>& free = t_write_pool.free;
+  if (free.size() >= kPoolMax) {
     delete r;
+    return;
+  }
+  free.push_back(r);
+}
+
+WriteReq& UvTcpConnection::batch() {
+  if (tx_batch_ == nullptr) {
+    tx_batch_ = WriteReq::make();
+    tx_flush_slot_ = loop_.defer_flush(*this);
+  }
+  return *tx_batch_;
+}
+
+void UvTcpConnection::drop_batch() noexcept {
+  if (tx_flush_slot_ != Loop::kNoFlushSlot) {
+    loop_.cancel_flush(tx_flush_slot_);
+    tx_flush_slot_ = Loop::kNoFlushSlot;
+  }
+  if (tx_batch_ == nullptr) return;
+  WriteReq::recycle(tx_batch_);
+  tx_batch_ = nullptr;
+}
+
+// Hands the batch to the kernel: one writev for all of it when nothing is queued (try_first),
+// and whatever it did not take (or everything, behind queued requests) as one libuv request.
+void UvTcpConnection::write_batch(bool try_first) noexcept {
+  WriteReq* r = tx_batch_;
+  tx_batch_ = nullptr;
+  drop_batch();  // only forgets the deferred flush now
+  if (r == nullptr) return;
+  if (closing_ || tx_error_) {
+    WriteReq::recycle(r);
+    return;
+  }
+  thread_local std::vector<uv_buf_t> bufs;  // libuv copies the array it is given
+  bufs.clear();
+  for (const WriteReq::Piece& piece : r->pieces) {
+    bufs.push_back(make_buf(piece.p != nullptr ? piece.p : r->copies.data() + piece.off, piece.n));
+  }
+  std::size_t first = 0;
+  if (try_first && tx_bytes_ == 0 && r->len <= kTryWriteMax) {
+    const int rc = uv_try_write(stream(), bufs.data(), static_cast<unsigned>(bufs.size()));
+    if (rc < 0 && rc != UV_EAGAIN) {
+      WriteReq::recycle(r);
+      defer_error(uv_error(rc));
+      return;
+    }
+    std::size_t done = rc > 0 ? static_cast<std::size_t>(rc) : 0;
+    r->len -= done;
+    if (r->len == 0) {
+      WriteReq::recycle(r);
+      return;
+    }
+    while (done >= bufs[first].len) done -= bufs[first++].len;
+    bufs[first].base += done;
+    bufs[first].len -= done;
+  }
+  const int rc = uv_write(&r->req, stream(), bufs.data() + first,
+                          static_cast<unsigned>(bufs.size() - first), &on_write);
+  if (rc != 0) {
+    WriteReq::recycle(r);
     defer_error(uv_error(rc));
     return;
   }
-  tx_bytes_ += n;
+  tx_bytes_ += r->len;
   if (buffered() >= tx_high_) tx_above_ = true;
 }
 
-// The first step of every send: write directly when nothing is queued (while a request is
-// queued, tx_bytes_ > 0, writing directly would overtake it). Returns how many bytes of `b` are
-// dealt with; b.size() when nothing is left to queue (all written, closing, or an error).
-std::size_t UvTcpConnection::send_direct(ByteView b) noexcept {
-  if (closing_ || tx_shutdown_ || tx_error_ || b.empty()) return b.size();
-  if (tx_bytes_ != 0) return 0;
-  const std::size_t done = try_write(b.data(), b.size());
-  return tx_error_ ? b.size() : done;
+void UvTcpConnection::flush() noexcept {
+  tx_flush_slot_ = Loop::kNoFlushSlot;  // the loop is running it: nothing to cancel
+  write_batch(true);
+  check_drain();
+}
+
+void UvTcpConnection::check_drain() noexcept {
+  if (!tx_above_ || closing_ || buffered() > tx_low_) return;
+  tx_above_ = false;
+  notify([](ConnectionHandler& h) { h.on_drain(); });
 }
 
 void UvTcpConnection::send(Bytes bytes) {
-  const std::size_t done = send_direct(bytes);
-  if (done == bytes.size()) return;
-  auto* r = new WriteReq;
-  r->owned = std::move(bytes);  // no copy: the request keeps the caller's buffer
-  queue(r, r->owned.data() + done, r->owned.size() - done);
-}
-
-void UvTcpConnection::send_copy(ByteView bytes) {
-  const std::size_t done = send_direct(bytes);
-  if (done == bytes.size()) return;
-  auto* r = new WriteReq;
-  r->owned.assign(bytes.begin() + static_cast<std::ptrdiff_t>(done), bytes.end());
-  queue(r, r->owned.data(), r->owned.size());
+  if (!can_send(bytes.size())) return;
+  WriteReq& r = batch();
+  if (bytes.size() <= kCopyMax) {
+    r.add_copy(bytes);  // one piece with its neighbours; the caller's buffer goes now
+  } else {
+    r.owned.push_back(std::move(bytes));  // no copy: the request keeps the caller's buffer
+    r.add(r.owned.back().data(), r.owned.back().size());
+  }
+  gathered();
 }
 
 void UvTcpConnection::send(SharedBytes bytes, std::size_t offset) {
-  if (!bytes || offset >= bytes->size()) return;
+  if (!bytes || offset >= bytes->size() || !can_send(bytes->size() - offset)) return;
   const ByteView view = ByteView(*bytes).subspan(offset);
-  const std::size_t done = send_direct(view);
-  if (done == view.size()) return;
-  auto* r = new WriteReq;
-  r->shared = std::move(bytes);
-  queue(r, view.data() + done, view.size() - done);
+  WriteReq& r = batch();
+  if (view.size() <= kCopyMax) {
+    r.add_copy(view);
+  } else {
+    r.shared.push_back(std::move(bytes));
+    r.add(view.data(), view.size());
+  }
+  gathered();
+}
+
+void UvTcpConnection::send_copy(ByteView bytes) {
+  if (!can_send(bytes.size())) return;
+  if (tx_batch_ == nullptr && tx_bytes_ == 0 && bytes.size() >= kDirectWriteMin) {
+    // Large, with nothing before it: straight from the caller's buffer; only what the kernel
+    // leaves is copied, and queued at once (the socket is full).
+    const uv_buf_t buf = make_buf(bytes.data(), std::min(bytes.size(), kTryWriteMax));
+    const int rc = uv_try_write(stream(), &buf, 1);
+    if (rc < 0 && rc != UV_EAGAIN) {
+      defer_error(uv_error(rc));
+      return;
+    }
+    const std::size_t done = rc > 0 ? static_cast<std::size_t>(rc) : 0;
+    if (done == bytes.size()) return;
+    batch().add_copy(bytes.subspan(done));
+    write_batch(false);
+    return;
+  }
+  batch().add_copy(bytes);
+  gathered();
+}
+
+// After a write joined the batch. The batch only gathers small writes: once it holds the low
+// watermark (at most 64 KiB) it goes to the kernel at once, so bytes the peer could already
+// have never count for long against a sender's limits (buffered_bytes(), max_backpressure).
+void UvTcpConnection::gathered() noexcept {
+  if (tx_batch_->len >= std::clamp<std::size_t>(tx_low_, 1, kBatchMax)) write_batch(true);
+  if (buffered() >= tx_high_) tx_above_ = true;
 }
 
 void UvTcpConnection::on_write(uv_write_t* req, int status) noexcept {
   auto* r = reinterpret_cast<WriteReq*>(req);  // req is WriteReq's first member
   UvTcpConnection* c = from(req->handle->data);
   c->tx_bytes_ -= r->len;
-  delete r;
+  WriteReq::recycle(r);
   if (status == UV_ECANCELED || c->closing_) return;
   if (status < 0) {
     if (c->graceful_) {
@@ -151,10 +272,7 @@ void UvTcpConnection::on_write(uv_write_t* req, int status) noexcept {
     }
     return;
   }
-  if (c->tx_above_ && c->buffered() <= c->tx_low_) {
-    c->tx_above_ = false;
-    c->notify([](ConnectionHandler& h) { h.on_drain(); });
-  }
+  c->check_drain();
 }
 
 void UvTcpConnection::half_close() noexcept {
@@ -167,6 +285,7 @@ void UvTcpConnection::half_close() noexcept {
 
 void UvTcpConnection::raw_half_close() noexcept {
   if (closing_ || tx_shutdown_) return;
+  write_batch(true);  // this iteration's writes go before the FIN
   tx_shutdown_ = true;
   // libuv sends the FIN only once every queued write has completed (uv_shutdown's contract).
   const int rc = uv_shutdown(&shutdown_req_, stream(), &on_shutdown);
@@ -244,11 +363,16 @@ void UvTcpConnection::on_timer(Timer& t) noexcept {
 
 void UvTcpConnection::close_now() noexcept {
   if (closing_) return;
+  // What this iteration wrote is offered to the kernel (as it would have been without the
+  // batching: "close after write" keeps the write when the socket has room); what it does not
+  // take is dropped with the queue.
+  if (tx_batch_ != nullptr) write_batch(true);
   closing_ = true;
   detached_ = true;
   stop_reading();
   timer_.cancel();
   error_timer_.cancel();
+  drop_batch();
   uv_close(handle(), &on_closed);
   if (tls_ != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&tls_->idle), &on_closed);
 }

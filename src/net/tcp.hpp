@@ -13,8 +13,18 @@
 // into it that is valid only during the call. A handler that cannot consume everything copies
 // the rest into its own storage (and should pause_reading() if that storage is full).
 //
-// Writes: write() first tries uv_try_write; only what the kernel did not take is queued, in a
-// write request that owns (or shares) the bytes. buffered_bytes() is exact at all times.
+// Writes: what a connection is asked to write during one loop iteration is gathered and handed
+// to the kernel in one writev (uv_try_write) right after that iteration's I/O callbacks (or,
+// for writes made from timers and close callbacks, just before the loop waits): a handler that
+// answers eight frames of one read costs one syscall, not eight. A batch that reaches the low
+// watermark (at most 64 KiB) is written at once, so bulk transfers are not held back and the
+// batch never counts for long against a sender's limits. Small writes (up to 512 bytes)
+// are copied side by side; larger ones are kept by reference (owned or shared); write_copy() of
+// 8 KiB or more with nothing before it is written straight from the caller's view. Only what
+// the kernel does not take is queued, in a write request that owns (or shares) the bytes.
+// shutdown(), close_gracefully() and close() first hand the gathered bytes to the kernel (close
+// drops only what the kernel does not take at once). buffered_bytes() is exact at all times: it
+// counts gathered bytes too.
 // Watermarks: when buffered_bytes() reaches `high`, above_high_watermark() turns true; when
 // it then falls to `low` or below, on_drain() is called once. Relays stop reading their source
 // above high and resume on drain.

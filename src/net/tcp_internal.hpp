@@ -87,16 +87,47 @@ struct TlsStream {
   bool tx_closing = false;  // shutdown() asked: close_notify + FIN once the handshake is done
 };
 
-// One queued write: owns (or shares) the bytes until libuv's callback (STYLE.md §5.4).
+// Writes: what a connection is asked to write during one loop iteration is gathered in a
+// WriteReq (its batch) and handed to the kernel in one writev from the loop's flush (before the
+// loop waits again); what the kernel does not take stays in the same WriteReq, now a libuv write
+// request that owns (or shares) the bytes until its callback (STYLE.md §5.4). WriteReqs are
+// recycled through a small per-thread pool, so a busy connection allocates none per message.
 struct WriteReq {
+  // One piece of the batch, in write order: `p` points at bytes the request owns or shares,
+  // or (p == nullptr) at `copies` + `off`, where small copied writes lie back to back.
+  struct Piece {
+    const std::byte* p;
+    std::size_t off;
+    std::size_t n;
+  };
   uv_write_t req{};
-  Bytes owned;
-  SharedBytes shared;
-  std::size_t len = 0;  // what this request adds to buffered_bytes()
+  std::vector<Piece> pieces;
+  std::vector<Bytes> owned;
+  std::vector<SharedBytes> shared;
+  Bytes copies;
+  std::size_t len = 0;  // bytes in `pieces` not yet written: what it adds to buffered_bytes()
+
+  void add(const std::byte* p, std::size_t n) {
+    pieces.push_back({p, 0, n});
+    len += n;
+  }
+  void add_copy(ByteView b) {
+    if (!pieces.empty() && pieces.back().p == nullptr) {
+      pieces.back().n += b.size();  // right behind the previous copy: one piece
+    } else {
+      pieces.push_back({nullptr, copies.size(), b.size()});
+    }
+    append(copies, b);
+    len += b.size();
+  }
+
+  static WriteReq* make();
+  static void recycle(WriteReq* r) noexcept;
 };
 
 class UvTcpConnection final : public TcpConnection,
                               public detail::HandleOwner,
+                              public detail::Flusher,
                               public TimerHandler {
  public:
   /// A TCP socket, or (`unix_socket`) a Unix domain stream socket for unix: upstreams.
@@ -110,7 +141,10 @@ class UvTcpConnection final : public TcpConnection,
     handle()->data = static_cast<detail::HandleOwner*>(this);
     ++t_live_connections;
   }
-  ~UvTcpConnection() { --t_live_connections; }
+  ~UvTcpConnection() {
+    drop_batch();
+    --t_live_connections;
+  }
 
   static UvTcpConnection* from(void* handle_data) noexcept {
     return static_cast<UvTcpConnection*>(static_cast<detail::HandleOwner*>(handle_data));
@@ -129,7 +163,7 @@ class UvTcpConnection final : public TcpConnection,
   void send(Bytes bytes);
   void send(SharedBytes bytes, std::size_t offset);
   void send_copy(ByteView bytes);
-  std::size_t send_direct(ByteView b) noexcept;
+  void flush() noexcept override;
   void start_reading() noexcept;
   void stop_reading() noexcept;
   void half_close() noexcept;
@@ -154,7 +188,8 @@ class UvTcpConnection final : public TcpConnection,
   void tls_shutdown() noexcept;
   void tls_wake() noexcept;
   std::size_t buffered() const noexcept {
-    return tls_ == nullptr ? tx_bytes_ : tx_bytes_ + tls_->tx_plain.size();
+    const std::size_t n = tx_batch_ == nullptr ? tx_bytes_ : tx_bytes_ + tx_batch_->len;
+    return tls_ == nullptr ? n : n + tls_->tx_plain.size();
   }
 
   Loop& loop_;
@@ -178,6 +213,8 @@ class UvTcpConnection final : public TcpConnection,
   bool rx_reading_ = false;  // uv_read_start in effect
   bool rx_eof_ = false;      // the peer's FIN arrived
 
+  WriteReq* tx_batch_ = nullptr;  // this iteration's writes, until the loop's flush
+  std::size_t tx_flush_slot_ = Loop::kNoFlushSlot;
   std::size_t tx_bytes_ = 0;  // bytes in queued write requests
   std::size_t tx_high_ = kDefaultHighWatermark;
   std::size_t tx_low_ = kDefaultLowWatermark;
@@ -203,8 +240,14 @@ class UvTcpConnection final : public TcpConnection,
     --depth_;
     if (depth_ == 0) retired_.clear();
   }
-  std::size_t try_write(const std::byte* p, std::size_t n) noexcept;
-  void queue(WriteReq* r, const std::byte* p, std::size_t n) noexcept;
+  bool can_send(std::size_t n) const noexcept {
+    return n != 0 && !closing_ && !tx_shutdown_ && !tx_error_;
+  }
+  WriteReq& batch();
+  void write_batch(bool try_first) noexcept;
+  void gathered() noexcept;
+  void drop_batch() noexcept;
+  void check_drain() noexcept;
   void defer_error(std::error_code ec) noexcept;
   void fail(std::error_code ec) noexcept;
   void finish_graceful_if_done() noexcept;
