@@ -81,8 +81,20 @@ std::string SocketAddress::host() const {
   char buf[INET6_ADDRSTRLEN] = {};
   const void* addr = nullptr;
   if (ss_.ss_family == AF_INET) {
-    addr = &v4(ss_).sin_addr;
-  } else if (ss_.ss_family == AF_INET6) {
+    // Dotted quad by hand: inet_ntop formats through sprintf, and the proxy asks for the
+    // client's address on every request (X-Forwarded-For).
+    const auto* b = reinterpret_cast<const unsigned char*>(&v4(ss_).sin_addr);
+    char* p = buf;
+    for (int i = 0; i < 4; ++i) {
+      const unsigned v = b[i];
+      if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+      if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+      *p++ = static_cast<char>('0' + v % 10);
+      if (i < 3) *p++ = '.';
+    }
+    return std::string(buf, static_cast<std::size_t>(p - buf));
+  }
+  if (ss_.ss_family == AF_INET6) {
     addr = &v6(ss_).sin6_addr;
   } else {
     return {};

@@ -9,6 +9,9 @@ namespace wsgate::proto {
 
 namespace {
 
+// Fields a head has room for from its first one: typical heads fit without reallocating.
+constexpr std::size_t kFieldsReserved = 8;
+
 HttpErrc map_llhttp_error(llhttp_errno_t err) noexcept {
   switch (err) {
     case HPE_INVALID_METHOD: return HttpErrc::bad_method;
@@ -234,6 +237,7 @@ int Http1Core::on_header_value_complete(llhttp_t* p) noexcept {
     return 0;
   }
   HttpHeaders& h = c.type_ == HTTP_REQUEST ? c.req_.headers : c.resp_.headers;
+  if (h.empty()) h.reserve(kFieldsReserved);
   if (h.size() >= c.limits_.max_header_count) {
     return c.user_error(HttpErrc::too_many_headers, "too many header fields");
   }

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace wsgate::proto {
 
@@ -37,21 +38,43 @@ std::error_code check_fields(const HttpHeaders& headers) noexcept {
   return {};
 }
 
-void append_fields(Bytes& out, const HttpHeaders& headers) {
-  for (const auto& f : headers) {
-    append(out, f.name);
-    append(out, ": ");
-    append(out, f.value);
-    append(out, "\r\n");
-  }
-  append(out, "\r\n");
+// A head is sized first and written with one resize, then plain copies: no reallocation and no
+// per-piece insert bookkeeping (heads are written for every proxied request and response).
+std::size_t fields_size(const HttpHeaders& headers) noexcept {
+  std::size_t n = 2;  // the blank line
+  for (const auto& f : headers) n += f.name.size() + 2 + f.value.size() + 2;
+  return n;
 }
 
-void append_version(Bytes& out, int major, int minor) {
-  const std::array<char, 8> v{
-      'H', 'T', 'T', 'P', '/', static_cast<char>('0' + major), '.', static_cast<char>('0' + minor)};
-  append(out, std::string_view(v.data(), v.size()));
-}
+class HeadWriter {
+ public:
+  HeadWriter(Bytes& out, std::size_t n) : old_(out.size()) {
+    out.resize(old_ + n);
+    p_ = reinterpret_cast<char*>(out.data() + old_);
+  }
+  HeadWriter& put(std::string_view s) noexcept {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+    return *this;
+  }
+  HeadWriter& put(char c) noexcept {
+    *p_++ = c;
+    return *this;
+  }
+  void version(int major, int minor) noexcept {
+    put("HTTP/").put(static_cast<char>('0' + major)).put('.').put(static_cast<char>('0' + minor));
+  }
+  void fields(const HttpHeaders& headers) noexcept {
+    for (const auto& f : headers) put(f.name).put(": ").put(f.value).put("\r\n");
+    put("\r\n");
+  }
+
+ private:
+  std::size_t old_;
+  char* p_ = nullptr;
+};
+
+constexpr std::size_t kVersionSize = 8;  // "HTTP/1.1"
 
 // ---- civil calendar (proleptic Gregorian, years 1-9999) --------------------------------------
 
@@ -177,14 +200,18 @@ std::error_code write_response_head(Bytes& out, const HttpResponseHead& head) {
     return HttpErrc::invalid_start_line;
   }
   if (std::error_code ec = check_fields(head.headers)) return ec;
-  append_version(out, head.version_major, head.version_minor);
-  const std::array<char, 5> status{' ', static_cast<char>('0' + head.status / 100),
-                                   static_cast<char>('0' + head.status / 10 % 10),
-                                   static_cast<char>('0' + head.status % 10), ' '};
-  append(out, std::string_view(status.data(), status.size()));
-  append(out, head.reason.empty() ? reason_phrase(head.status) : std::string_view(head.reason));
-  append(out, "\r\n");
-  append_fields(out, head.headers);
+  const std::string_view reason =
+      head.reason.empty() ? reason_phrase(head.status) : std::string_view(head.reason);
+  HeadWriter w(out, kVersionSize + 5 + reason.size() + 2 + fields_size(head.headers));
+  w.version(head.version_major, head.version_minor);
+  w.put(' ')
+      .put(static_cast<char>('0' + head.status / 100))
+      .put(static_cast<char>('0' + head.status / 10 % 10))
+      .put(static_cast<char>('0' + head.status % 10))
+      .put(' ')
+      .put(reason)
+      .put("\r\n");
+  w.fields(head.headers);
   return {};
 }
 
@@ -194,13 +221,12 @@ std::error_code write_request_head(Bytes& out, const HttpRequestHead& head) {
     return HttpErrc::invalid_start_line;
   }
   if (std::error_code ec = check_fields(head.headers)) return ec;
-  append(out, head.method);
-  append(out, " ");
-  append(out, head.target);
-  append(out, " ");
-  append_version(out, head.version_major, head.version_minor);
-  append(out, "\r\n");
-  append_fields(out, head.headers);
+  HeadWriter w(out, head.method.size() + 1 + head.target.size() + 1 + kVersionSize + 2 +
+                        fields_size(head.headers));
+  w.put(head.method).put(' ').put(head.target).put(' ');
+  w.version(head.version_major, head.version_minor);
+  w.put("\r\n");
+  w.fields(head.headers);
   return {};
 }
 

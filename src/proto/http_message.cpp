@@ -1,6 +1,7 @@
 #include "proto/http_message.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace wsgate::proto {
 
@@ -14,19 +15,33 @@ constexpr char ascii_lower(char c) noexcept {
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
+  if (a.data() == b.data()) return true;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   }
   return true;
 }
 
+// One lookup per character: tokens are checked for every field of every head read or written.
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
 bool is_tchar(char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return kTchar[static_cast<unsigned char>(c)];
 }
 
 bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (!kTchar[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
 }
 
 std::string_view trim_ows(std::string_view s) noexcept {

@@ -56,6 +56,8 @@ class HttpHeaders {
   /// Removes every field named `name`; returns how many were removed.
   std::size_t remove(std::string_view name);
   void clear() noexcept { fields_.clear(); }
+  /// Room for `n` fields without reallocating (a head built field by field).
+  void reserve(std::size_t n) { fields_.reserve(n); }
 
   /// The first field value named `name`, or nullopt. The view is valid until the next mutation.
   std::optional<std::string_view> get(std::string_view name) const noexcept;

@@ -6,6 +6,10 @@ namespace wsgate::proxy {
 
 namespace {
 
+// What forward_request_headers() adds at most (Host, X-Forwarded-*, Via, Content-Length or
+// Transfer-Encoding, Connection): reserved up front so the copy does not reallocate.
+constexpr std::size_t kFieldsAdded = 8;
+
 constexpr std::array<std::string_view, 8> kHopByHop = {
     "Connection", "Keep-Alive",        "Proxy-Connection", "TE",
     "Trailer",    "Transfer-Encoding", "Upgrade",          "Proxy-Authenticate"};
@@ -34,10 +38,13 @@ bool is_hop_by_hop(std::string_view name) noexcept {
 proto::HttpHeaders end_to_end(const proto::HttpHeaders& in) {
   const std::string connection = in.combined("Connection");
   proto::HttpHeaders out;
+  out.reserve(in.size() + kFieldsAdded);
   for (const auto& f : in) {
     if (is_hop_by_hop(f.name)) continue;
-    const bool named = proto::for_each_list_element(
-        connection, [&](std::string_view token) { return proto::iequals(token, f.name); });
+    const bool named = !connection.empty() &&
+                       proto::for_each_list_element(connection, [&](std::string_view token) {
+                         return proto::iequals(token, f.name);
+                       });
     if (named) continue;
     out.add(f.name, f.value);
   }

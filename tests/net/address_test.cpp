@@ -37,6 +37,10 @@ TEST_CASE("socket address parses numeric IPv4 and IPv6 hosts", "[net][address]")
     CHECK(back.to_string() == c.text);
   }
   CHECK(SocketAddress::parse("2001:DB8::1", 1)->host() == "2001:db8::1");  // canonical form
+  // IPv4 is formatted by hand: every digit count, and the extremes.
+  for (const char* v4 : {"0.0.0.0", "9.10.99.100", "255.255.255.255", "127.0.0.1", "1.20.201.9"}) {
+    CHECK(SocketAddress::parse(v4, 80)->host() == v4);
+  }
 }
 
 TEST_CASE("socket address rejects names and malformed hosts", "[net][address]") {
