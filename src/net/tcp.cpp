@@ -250,6 +250,38 @@ void UvTcpConnection::send_copy(ByteView bytes) {
   gathered();
 }
 
+namespace {
+// write_composed() output that does not go into a batch: TLS plaintext (encrypted at
+// compose_end) or bytes for a connection that no longer sends. One per thread.
+thread_local Bytes t_compose_scratch;
+constexpr std::size_t kComposeCopyMax = 4096;  // composed writes up to this join `copies`
+}  // namespace
+
+MutableByteView UvTcpConnection::compose_begin(std::size_t n) {
+  WSGATE_ASSERT(compose_ == Compose::none, "write_composed() inside write_composed()");
+  if (tls_ != nullptr || !can_send(n)) {
+    compose_ = tls_ != nullptr ? Compose::tls : Compose::discard;
+    t_compose_scratch.resize(n);
+    return MutableByteView(t_compose_scratch);
+  }
+  compose_ = Compose::batch;
+  WriteReq& r = batch();
+  if (n <= kComposeCopyMax) return {r.add_space(n), n};
+  r.owned.emplace_back(n);
+  r.add(r.owned.back().data(), n);
+  return MutableByteView(r.owned.back());
+}
+
+void UvTcpConnection::compose_end() {
+  const Compose c = compose_;
+  compose_ = Compose::none;
+  if (c == Compose::batch) {
+    gathered();
+  } else if (c == Compose::tls) {
+    tls_send(t_compose_scratch, nullptr);
+  }
+}
+
 // After a write joined the batch. The batch only gathers small writes: once it holds the low
 // watermark (at most 64 KiB) it goes to the kernel at once, so bytes the peer could already
 // have never count for long against a sender's limits (buffered_bytes(), max_backpressure).
@@ -576,6 +608,14 @@ void TcpConnection::write(SharedBytes bytes, std::size_t offset) {
   } else if (bytes && offset < bytes->size()) {
     c->tls_send(ByteView(*bytes).subspan(offset), nullptr);
   }
+}
+
+MutableByteView TcpConnection::compose_begin(std::size_t n) {
+  return impl(this)->compose_begin(n);
+}
+
+void TcpConnection::compose_end() {
+  impl(this)->compose_end();
 }
 
 std::size_t TcpConnection::buffered_bytes() const noexcept {

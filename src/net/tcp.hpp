@@ -100,6 +100,18 @@ class TcpConnection {
   void write_copy(ByteView bytes);
   /// Same, sharing immutable bytes (from `offset`): no copy per connection.
   void write(SharedBytes bytes, std::size_t offset = 0);
+  /// Same for `n` bytes that `fill(MutableByteView out)` composes in place (it must fill all of
+  /// `out` and make no call on this connection): a frame is encoded straight into the
+  /// connection's outgoing batch, with no buffer of its own.
+  template <class Fill>
+  void write_composed(std::size_t n, Fill&& fill) {
+    if (n == 0) return;
+    fill(compose_begin(n));
+    compose_end();
+  }
+  /// The two halves of write_composed(); call that instead.
+  MutableByteView compose_begin(std::size_t n);
+  void compose_end();
   /// Bytes queued and not yet confirmed written (TLS: plaintext kept until the handshake is
   /// done, plus queued ciphertext).
   std::size_t buffered_bytes() const noexcept;

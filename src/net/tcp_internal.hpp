@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -111,14 +112,20 @@ struct WriteReq {
     pieces.push_back({p, 0, n});
     len += n;
   }
-  void add_copy(ByteView b) {
+  // `n` bytes at the end of `copies`, for the caller to fill before `copies` next grows.
+  std::byte* add_space(std::size_t n) {
     if (!pieces.empty() && pieces.back().p == nullptr) {
-      pieces.back().n += b.size();  // right behind the previous copy: one piece
+      pieces.back().n += n;  // right behind the previous copy: one piece
     } else {
-      pieces.push_back({nullptr, copies.size(), b.size()});
+      pieces.push_back({nullptr, copies.size(), n});
     }
-    append(copies, b);
-    len += b.size();
+    const std::size_t off = copies.size();
+    copies.resize(off + n);
+    len += n;
+    return copies.data() + off;
+  }
+  void add_copy(ByteView b) {
+    if (!b.empty()) std::memcpy(add_space(b.size()), b.data(), b.size());
   }
 
   static WriteReq* make();
@@ -163,6 +170,8 @@ class UvTcpConnection final : public TcpConnection,
   void send(Bytes bytes);
   void send(SharedBytes bytes, std::size_t offset);
   void send_copy(ByteView bytes);
+  MutableByteView compose_begin(std::size_t n);
+  void compose_end();
   void flush() noexcept override;
   void start_reading() noexcept;
   void stop_reading() noexcept;
@@ -212,6 +221,8 @@ class UvTcpConnection final : public TcpConnection,
 
   bool rx_reading_ = false;  // uv_read_start in effect
   bool rx_eof_ = false;      // the peer's FIN arrived
+  // Where the write_composed() in progress is being filled (between compose_begin and _end).
+  enum class Compose : std::uint8_t { none, batch, tls, discard } compose_ = Compose::none;
 
   WriteReq* tx_batch_ = nullptr;  // this iteration's writes, until the loop's flush
   std::size_t tx_flush_slot_ = Loop::kNoFlushSlot;

@@ -148,8 +148,8 @@ std::size_t encode_frame_header(const FrameHeader& h, std::byte* out) noexcept {
   return n;
 }
 
-void append_frame(Bytes& out, Opcode op, ByteView payload, bool fin, std::optional<MaskKey> mask,
-                  bool rsv1) {
+std::size_t write_frame(MutableByteView out, Opcode op, ByteView payload, bool fin,
+                        std::optional<MaskKey> mask, bool rsv1) noexcept {
   FrameHeader h;
   h.fin = fin;
   h.rsv1 = rsv1;
@@ -157,16 +157,25 @@ void append_frame(Bytes& out, Opcode op, ByteView payload, bool fin, std::option
   h.masked = mask.has_value();
   if (mask) h.key = *mask;
   h.payload_len = payload.size();
+  WSGATE_ASSERT(out.size() >= frame_size(payload.size(), h.masked), "write_frame: out too small");
+  std::byte* p = out.data();
+  p += encode_frame_header(h, p);
+  if (mask) {
+    apply_mask_copy(payload, p, *mask);
+  } else if (!payload.empty()) {
+    std::memcpy(p, payload.data(), payload.size());
+  }
+  return frame_size(payload.size(), h.masked);
+}
 
-  std::byte head[kMaxFrameHeaderSize];
-  const std::size_t n = encode_frame_header(h, head);
+void append_frame(Bytes& out, Opcode op, ByteView payload, bool fin, std::optional<MaskKey> mask,
+                  bool rsv1) {
+  const std::size_t old = out.size();
+  const std::size_t n = frame_size(payload.size(), mask.has_value());
   // Grow geometrically: an exact reserve() would reallocate on every frame of a batch.
-  const std::size_t needed = out.size() + n + payload.size();
-  if (needed > out.capacity()) out.reserve(std::max(needed, 2 * out.capacity()));
-  out.insert(out.end(), head, head + n);
-  const std::size_t body = out.size();
-  out.insert(out.end(), payload.begin(), payload.end());
-  if (mask) apply_mask(MutableByteView(out).subspan(body), *mask);
+  if (old + n > out.capacity()) out.reserve(std::max(old + n, 2 * out.capacity()));
+  out.resize(old + n);
+  write_frame(MutableByteView(out).subspan(old), op, payload, fin, mask, rsv1);
 }
 
 MaskKey random_mask_key() {

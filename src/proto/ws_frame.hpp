@@ -79,9 +79,19 @@ constexpr std::size_t header_size(const FrameHeader& h) noexcept {
 /// frame is the caller's job. Thread: pure.
 std::size_t encode_frame_header(const FrameHeader& h, std::byte* out) noexcept;
 
-/// Appends one complete frame to `out`: the header, then `payload` masked with `*mask` when
-/// given (client role) or copied as is (server role). `out` grows by header_size + payload size;
-/// `payload` may not alias `out`. Same "writes what it is told" rule as encode_frame_header.
+/// Bytes of the complete frame write_frame() and append_frame() produce for this payload.
+constexpr std::size_t frame_size(std::size_t payload_len, bool masked) noexcept {
+  return header_size(payload_len, masked) + payload_len;
+}
+
+/// Writes one complete frame to the start of `out` (frame_size(payload.size(), mask) bytes,
+/// which `out` must have): the header, then `payload` masked with `*mask` when given (client
+/// role) or copied as is (server role). `payload` may not alias `out`. Returns the size written.
+/// Same "writes what it is told" rule as encode_frame_header.
+std::size_t write_frame(MutableByteView out, Opcode op, ByteView payload, bool fin,
+                        std::optional<MaskKey> mask, bool rsv1 = false) noexcept;
+
+/// The same frame appended to `out`, which grows by frame_size().
 void append_frame(Bytes& out, Opcode op, ByteView payload, bool fin, std::optional<MaskKey> mask,
                   bool rsv1 = false);
 

@@ -75,11 +75,11 @@ void WsSession::start(MutableByteView early_bytes) {
 // --- sending -------------------------------------------------------------------------------
 
 void WsSession::write_frame(proto::Opcode op, ByteView payload, bool rsv1) {
-  Bytes out;
-  out.reserve(proto::header_size(payload.size(), false) + payload.size());
-  proto::append_frame(out, op, payload, true, std::nullopt, rsv1);
-  bytes_out_ += out.size();
-  conn_->write(std::move(out));
+  const std::size_t n = proto::frame_size(payload.size(), false);
+  bytes_out_ += n;
+  conn_->write_composed(n, [&](MutableByteView out) {
+    proto::write_frame(out, op, payload, true, std::nullopt, rsv1);
+  });
 }
 
 bool WsSession::over_backpressure() {

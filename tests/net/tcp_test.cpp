@@ -632,6 +632,61 @@ TEST_CASE("tcp write_copy copies only what the kernel did not take, in order", "
   CHECK(TcpConnection::live_count() == 0);
 }
 
+TEST_CASE("tcp writes of one iteration, composed, owned, shared and copied, arrive in order",
+          "[net][tcp]") {
+  auto loop = Loop::create();
+  Watchdog dog(*loop, 4500);
+  // Every kind of write, small (gathered side by side) and large (kept by reference or written
+  // at once), interleaved in one callback; then a composed write after close() is dropped.
+  Bytes expected;
+  std::vector<std::function<void(TcpConnection&)>> writes;
+  for (const std::size_t n :
+       {std::size_t{3}, std::size_t{700}, std::size_t{5000}, std::size_t{100000}}) {
+    const auto tag = static_cast<std::byte>(n % 251);
+    Bytes b(n, tag);
+    append(expected, b);  // write()
+    append(expected, b);  // write_copy()
+    append(expected, b);  // write(SharedBytes)
+    append(expected, b);  // write_composed()
+    writes.push_back([b](TcpConnection& c) {
+      c.write(Bytes(b));
+      c.write_copy(b);
+      c.write(std::make_shared<const Bytes>(b));
+      c.write_composed(b.size(), [&](MutableByteView out) {
+        REQUIRE(out.size() == b.size());
+        std::copy(b.begin(), b.end(), out.begin());
+      });
+    });
+  }
+  Stats server, client;
+  TcpConnection* client_conn = nullptr;
+  Listener* l = nullptr;
+  client.on_read = [&](TcpConnection&, MutableByteView) {
+    if (client.received.size() < expected.size()) return;
+    client_conn->close();
+    l->close();
+    loop->request_stop();
+  };
+  OnAccept acc;
+  acc.fn = [&](TcpConnection& c) {
+    attach(c, server);
+    for (auto& w : writes) w(c);
+    c.close_gracefully(1000);
+    c.write_composed(
+        4, [](MutableByteView out) { std::fill(out.begin(), out.end(), std::byte{'x'}); });
+  };
+  l = listen_on(*loop, acc);
+  connect_to(*loop, l->address(), [&](TcpConnection& c) {
+    client_conn = &c;
+    attach(c, client);
+  });
+  REQUIRE(loop->run() == 0);
+  CHECK_FALSE(dog.fired);
+  REQUIRE(client.received.size() == expected.size());
+  CHECK(client.received == expected);
+  CHECK(TcpConnection::live_count() == 0);
+}
+
 TEST_CASE("tcp connect_unix reaches a Unix socket and reports a missing one", "[net][tcp]") {
   const std::string path = "/tmp/wsgate-test-" + std::to_string(::getpid()) + ".sock";
   ::unlink(path.c_str());

@@ -192,6 +192,23 @@ TEST_CASE("append_frame appends to existing content", "[proto][ws][frame]") {
   CHECK(Bytes(out.begin() + 5, out.end()) == payload);
 }
 
+TEST_CASE("write_frame fills exactly frame_size bytes in place", "[proto][ws][frame]") {
+  Bytes buf(frame_size(5, true) + 1, std::byte{0xEE});  // one guard byte past the frame
+  CHECK(write_frame(buf, Opcode::text, as_bytes("Hello"), true, kRfcKey) == 11);
+  CHECK(Bytes(buf.begin(), buf.begin() + 11) ==
+        bytes_of({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
+  CHECK(buf[11] == std::byte{0xEE});
+  for (const std::size_t n : {std::size_t{0}, std::size_t{125}, std::size_t{126},
+                              std::size_t{65535}, std::size_t{65536}}) {
+    const Bytes payload(n, std::byte{0x42});
+    Bytes out(frame_size(n, false));
+    CHECK(write_frame(out, Opcode::binary, payload, true, std::nullopt) == out.size());
+    Bytes appended;
+    append_frame(appended, Opcode::binary, payload, true, std::nullopt);
+    CHECK(out == appended);
+  }
+}
+
 TEST_CASE("header decoder accepts the RFC 6455 section 5.7 headers at every split",
           "[proto][ws][frame]") {
   const Decoded masked = decode_all_ways(bytes_of({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d}));
