@@ -7,20 +7,8 @@
 
 namespace wsgate::net {
 
-namespace {
-
-const sockaddr_in& v4(const sockaddr_storage& ss) noexcept {
-  return *reinterpret_cast<const sockaddr_in*>(&ss);
-}
-
-const sockaddr_in6& v6(const sockaddr_storage& ss) noexcept {
-  return *reinterpret_cast<const sockaddr_in6*>(&ss);
-}
-
-}  // namespace
-
-SocketAddress::SocketAddress() noexcept : ss_{} {
-  ss_.ss_family = AF_UNSPEC;
+SocketAddress::SocketAddress() noexcept : sa_{} {
+  sa_.any.sa_family = AF_UNSPEC;
 }
 
 std::optional<SocketAddress> SocketAddress::parse(std::string_view host, std::uint16_t port) {
@@ -33,14 +21,14 @@ std::optional<SocketAddress> SocketAddress::parse(std::string_view host, std::ui
   if (inet_pton(AF_INET, buf, &in4.sin_addr) == 1) {
     in4.sin_family = AF_INET;
     in4.sin_port = htons(port);
-    std::memcpy(&a.ss_, &in4, sizeof in4);
+    a.sa_.in4 = in4;
     return a;
   }
   sockaddr_in6 in6{};
   if (inet_pton(AF_INET6, buf, &in6.sin6_addr) == 1) {
     in6.sin6_family = AF_INET6;
     in6.sin6_port = htons(port);
-    std::memcpy(&a.ss_, &in6, sizeof in6);
+    a.sa_.in6 = in6;
     return a;
   }
   return std::nullopt;
@@ -50,27 +38,27 @@ SocketAddress SocketAddress::from_sockaddr(const sockaddr* sa) noexcept {
   SocketAddress a;
   if (sa == nullptr) return a;
   if (sa->sa_family == AF_INET) {
-    std::memcpy(&a.ss_, sa, sizeof(sockaddr_in));
+    std::memcpy(&a.sa_.in4, sa, sizeof(sockaddr_in));
   } else if (sa->sa_family == AF_INET6) {
-    std::memcpy(&a.ss_, sa, sizeof(sockaddr_in6));
+    std::memcpy(&a.sa_.in6, sa, sizeof(sockaddr_in6));
   }
   return a;
 }
 
 int SocketAddress::family() const noexcept {
-  return ss_.ss_family;
+  return sa_.any.sa_family;
 }
 
 std::uint16_t SocketAddress::port() const noexcept {
-  switch (ss_.ss_family) {
-    case AF_INET: return ntohs(v4(ss_).sin_port);
-    case AF_INET6: return ntohs(v6(ss_).sin6_port);
+  switch (sa_.any.sa_family) {
+    case AF_INET: return ntohs(sa_.in4.sin_port);
+    case AF_INET6: return ntohs(sa_.in6.sin6_port);
     default: return 0;
   }
 }
 
 socklen_t SocketAddress::length() const noexcept {
-  switch (ss_.ss_family) {
+  switch (sa_.any.sa_family) {
     case AF_INET: return sizeof(sockaddr_in);
     case AF_INET6: return sizeof(sockaddr_in6);
     default: return 0;
@@ -80,10 +68,10 @@ socklen_t SocketAddress::length() const noexcept {
 std::string SocketAddress::host() const {
   char buf[INET6_ADDRSTRLEN] = {};
   const void* addr = nullptr;
-  if (ss_.ss_family == AF_INET) {
+  if (sa_.any.sa_family == AF_INET) {
     // Dotted quad by hand: inet_ntop formats through sprintf, and the proxy asks for the
     // client's address on every request (X-Forwarded-For).
-    const auto* b = reinterpret_cast<const unsigned char*>(&v4(ss_).sin_addr);
+    const auto* b = reinterpret_cast<const unsigned char*>(&sa_.in4.sin_addr);
     char* p = buf;
     for (int i = 0; i < 4; ++i) {
       const unsigned v = b[i];
@@ -94,20 +82,20 @@ std::string SocketAddress::host() const {
     }
     return std::string(buf, static_cast<std::size_t>(p - buf));
   }
-  if (ss_.ss_family == AF_INET6) {
-    addr = &v6(ss_).sin6_addr;
+  if (sa_.any.sa_family == AF_INET6) {
+    addr = &sa_.in6.sin6_addr;
   } else {
     return {};
   }
-  if (inet_ntop(ss_.ss_family, addr, buf, sizeof buf) == nullptr) return {};
+  if (inet_ntop(sa_.any.sa_family, addr, buf, sizeof buf) == nullptr) return {};
   return buf;
 }
 
 std::string SocketAddress::to_string() const {
-  if (ss_.ss_family == AF_UNSPEC) return "(none)";
+  if (sa_.any.sa_family == AF_UNSPEC) return "(none)";
   const std::string port_text = std::to_string(port());
   // RFC 3986 §3.2.2: an IPv6 literal is bracketed so its colons don't read as the port's.
-  if (ss_.ss_family == AF_INET6) return "[" + host() + "]:" + port_text;
+  if (sa_.any.sa_family == AF_INET6) return "[" + host() + "]:" + port_text;
   return host() + ":" + port_text;
 }
 

@@ -320,7 +320,7 @@ void UvTcpConnection::raw_half_close() noexcept {
   write_batch(true);  // this iteration's writes go before the FIN
   tx_shutdown_ = true;
   // libuv sends the FIN only once every queued write has completed (uv_shutdown's contract).
-  const int rc = uv_shutdown(&shutdown_req_, stream(), &on_shutdown);
+  const int rc = uv_shutdown(&req_.shutdown, stream(), &on_shutdown);
   if (rc != 0) {
     if (graceful_) {
       close_now();
@@ -422,8 +422,8 @@ void UvTcpConnection::on_closed(uv_handle_t* h) noexcept {
 }
 
 void UvTcpConnection::start_connect(const SocketAddress& addr, std::uint64_t timeout_ms) {
-  connect_req_.data = this;
-  const int rc = uv_tcp_connect(&connect_req_, &h_.tcp, addr.sockaddr_ptr(), &on_connect);
+  req_.connect.data = this;
+  const int rc = uv_tcp_connect(&req_.connect, &h_.tcp, addr.sockaddr_ptr(), &on_connect);
   if (rc != 0) {
     connect_error_ = uv_error(rc);
     close_now();  // reported from the close callback, never from inside connect()
@@ -433,9 +433,9 @@ void UvTcpConnection::start_connect(const SocketAddress& addr, std::uint64_t tim
 }
 
 void UvTcpConnection::start_connect_unix(const std::string& path, std::uint64_t timeout_ms) {
-  connect_req_.data = this;
+  req_.connect.data = this;
   // uv_pipe_connect reports every error (a missing socket file too) through on_connect.
-  uv_pipe_connect(&connect_req_, &h_.pipe, path.c_str(), &on_connect);
+  uv_pipe_connect(&req_.connect, &h_.pipe, path.c_str(), &on_connect);
   loop_.schedule(timer_, timeout_ms);
 }
 

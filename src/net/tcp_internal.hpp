@@ -207,8 +207,11 @@ class UvTcpConnection final : public TcpConnection,
     uv_pipe_t pipe;
   } h_{};
   bool unix_;
-  uv_shutdown_t shutdown_req_{};
-  uv_connect_t connect_req_{};
+  // One request at a time: the connect completes before anyone can shut the connection down.
+  union Req {
+    uv_connect_t connect;
+    uv_shutdown_t shutdown;
+  } req_{};
   Timer timer_{*this};        // connect timeout, then the linger of close_gracefully()
   Timer error_timer_{*this};  // reports an error met inside write() from the loop instead
 
