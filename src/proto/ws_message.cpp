@@ -172,7 +172,8 @@ WsErrc MessageAssembler::frame_chunk(MutableByteView chunk) {
   if (rx_fh_.masked) rx_key_off_ = apply_mask(chunk, rx_fh_.key, rx_key_off_);
   if (is_control(rx_fh_.opcode)) {
     // begin_frame() capped the payload at 125, the size of ctl_buf_.
-    std::memcpy(ctl_buf_ + ctl_len_, chunk.data(), chunk.size());
+    if (!ctl_buf_) ctl_buf_ = std::make_unique<std::byte[]>(kMaxControlPayload);
+    if (!chunk.empty()) std::memcpy(ctl_buf_.get() + ctl_len_, chunk.data(), chunk.size());
     ctl_len_ = static_cast<std::uint8_t>(ctl_len_ + chunk.size());
     return kOk;
   }
@@ -204,7 +205,7 @@ WsErrc MessageAssembler::inflate_chunk(ByteView chunk, bool last) {
 }
 
 WsErrc MessageAssembler::end_frame(MessageEvents& ev) {
-  if (is_control(rx_fh_.opcode)) return deliver_control(ByteView(ctl_buf_, ctl_len_), ev);
+  if (is_control(rx_fh_.opcode)) return deliver_control(ByteView(ctl_buf_.get(), ctl_len_), ev);
   if (!rx_fh_.fin) return kOk;
   if (msg_inflate_) {
     if (const WsErrc e = inflate_chunk({}, true); e != kOk) return e;

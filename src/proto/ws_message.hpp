@@ -4,6 +4,7 @@
 // logging. Works for both ends of a connection (Role).
 
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <system_error>
 
@@ -138,13 +139,15 @@ class MessageAssembler {
   MessageConfig cfg_;
 
   // Current frame.
-  FrameHeaderDecoder rx_hdr_;                ///< a header split across feed() calls
-  FrameHeader rx_fh_{};                      ///< header of the frame being received
-  std::uint64_t rx_remaining_ = 0;           ///< payload bytes of rx_fh_ still to arrive
-  std::size_t rx_key_off_ = 0;               ///< mask key offset of the next payload byte
-  Rx rx_state_ = Rx::header;                 ///< reading a header or a payload
-  std::uint8_t ctl_len_ = 0;                 ///< bytes of ctl_buf_ filled
-  std::byte ctl_buf_[kMaxControlPayload]{};  ///< a control frame split across feed() calls
+  FrameHeaderDecoder rx_hdr_;       ///< a header split across feed() calls
+  FrameHeader rx_fh_{};             ///< header of the frame being received
+  std::uint64_t rx_remaining_ = 0;  ///< payload bytes of rx_fh_ still to arrive
+  std::size_t rx_key_off_ = 0;      ///< mask key offset of the next payload byte
+  Rx rx_state_ = Rx::header;        ///< reading a header or a payload
+  std::uint8_t ctl_len_ = 0;        ///< bytes of ctl_buf_ filled
+  /// A control frame split across feed() calls (kMaxControlPayload bytes, allocated the first
+  /// time one is: most connections never see one, and idle connections are many).
+  std::unique_ptr<std::byte[]> ctl_buf_;
 
   // Current data message (possibly fragmented).
   bool msg_active_ = false;         ///< a data message has started and not finished
