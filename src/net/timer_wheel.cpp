@@ -8,6 +8,9 @@ namespace wsgate::net {
 namespace {
 
 constexpr std::uint64_t kTick = TimerWheel::kTickMs;
+static_assert(TimerWheel::kSlots <= 512 && (TimerWheel::kSlots & (TimerWheel::kSlots - 1)) == 0,
+              "Timer::slot_ has 9 bits");
+constexpr std::uint64_t kDueMask = (std::uint64_t{1} << 55) - 1;  // Timer::due_ms_ has 55 bits
 
 // The tick whose processing fires a timer due at `due_ms`: its due time rounded up to a tick
 // boundary, so a timer is never early.
@@ -37,7 +40,7 @@ void TimerWheel::link(Timer& t, std::uint64_t tick) noexcept {
   const std::size_t slot = static_cast<std::size_t>(tick % kSlots);
   Timer*& head = slots_[slot];
   t.wheel_ = this;
-  t.slot_ = slot;
+  t.slot_ = slot & (kSlots - 1);  // (kSlots is a power of two: the mask changes nothing)
   t.next_ = nullptr;
   if (head == nullptr) {
     head = &t;
@@ -74,8 +77,9 @@ void TimerWheel::unlink(Timer& t) noexcept {
 
 void TimerWheel::schedule(Timer& t, std::uint64_t delay_ms) noexcept {
   if (t.wheel_ != nullptr) t.wheel_->unlink(t);
-  const std::uint64_t max = std::numeric_limits<std::uint64_t>::max() - kTick;
-  t.due_ms_ = delay_ms > max - now_ms_ ? max : now_ms_ + delay_ms;
+  const std::uint64_t due =
+      delay_ms > kMaxDueMs - std::min(now_ms_, kMaxDueMs) ? kMaxDueMs : now_ms_ + delay_ms;
+  t.due_ms_ = due & kDueMask;  // due <= kMaxDueMs: the mask changes nothing
   // Ticks before tick_ have been processed: a timer due in one of them runs on the next tick.
   link(t, std::max(tick_of(t.due_ms_), tick_));
 }

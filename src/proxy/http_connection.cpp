@@ -502,14 +502,11 @@ void HttpConnection::start_websocket(MutableByteView early) {
     return;
   }
 
-  WsSessionInfo info;
-  info.target = head_.target;
-  info.user_agent = std::string(head_.headers.get("User-Agent").value_or(""));
-  info.referer = std::string(head_.headers.get("Referer").value_or(""));
-  info.subprotocol = up->accept.subprotocol;
-  info.upstream = std::move(up->accept.upstream);
-  info.started_wall = started_wall_;
-  info.started_ms = started_ms_;
+  const auto& subprotocol = up->accept.subprotocol;
+  WsSessionInfo info(head_.target, head_.headers.get("User-Agent").value_or(""),
+                     head_.headers.get("Referer").value_or(""),
+                     subprotocol ? std::optional<std::string_view>(*subprotocol) : std::nullopt,
+                     up->accept.upstream, started_wall_, started_ms_);
   const RouteConfig& route = *route_;
   // The HTTP state is not needed any more: free it so an idle session stays small.
   parser_.reset();
@@ -549,7 +546,7 @@ void HttpConnection::write_out(Bytes bytes) {
   conn_->write(std::move(bytes));
   if (conn_->buffered_bytes() > 0 && !send_timer_.armed()) {
     send_check_buffered_ = conn_->buffered_bytes();
-    conn_->loop().schedule(send_timer_, ms(runtime_->config.server.send_timeout));
+    conn_->loop().schedule(send_timer_.get(*this), ms(runtime_->config.server.send_timeout));
   }
 }
 
@@ -686,7 +683,7 @@ void HttpConnection::response_done() {
     resume_request_body();
     // The rest of the body is read and discarded, and must arrive within header_timeout: a
     // client trickling an unwanted body does not hold the connection open for ever.
-    conn_->loop().schedule(keepalive_timer_, ms(runtime_->config.server.header_timeout));
+    conn_->loop().schedule(keepalive_timer_.get(*this), ms(runtime_->config.server.header_timeout));
   }
   if (request_complete_ || !keep_alive_) finish_exchange();
 }
@@ -711,7 +708,8 @@ void HttpConnection::finish_exchange() {
   }
   if (pending_.size() <= kMaxPendingInput) conn_->resume_reading();  // (a paused body)
   if (pending_.empty()) {
-    conn_->loop().schedule(keepalive_timer_, ms(runtime_->config.server.keepalive_timeout));
+    conn_->loop().schedule(keepalive_timer_.get(*this),
+                           ms(runtime_->config.server.keepalive_timeout));
   } else if (!in_drive_) {
     drive_pending();  // pipelined requests wait in pending_
   }
@@ -765,14 +763,14 @@ void HttpConnection::on_timer(net::Timer& t) noexcept {
       WSGATE_LOG(debug, "http " << conn_->peer().to_string() << ": no request, closing");
       close_after_writes();
     }
-  } else if (&t == &keepalive_timer_) {
+  } else if (keepalive_timer_.is(t)) {
     close_after_writes();
-  } else if (&t == &send_timer_) {
+  } else if (send_timer_.is(t)) {
     const std::size_t buffered = conn_->buffered_bytes();
     if (buffered == 0) return;
     if (buffered < send_check_buffered_) {  // progress: look again later
       send_check_buffered_ = buffered;
-      conn_->loop().schedule(send_timer_,
+      conn_->loop().schedule(send_timer_.get(*this),
                              std::min(kSendCheckMs, ms(runtime_->config.server.send_timeout)));
       return;
     }

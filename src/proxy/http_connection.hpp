@@ -129,9 +129,9 @@ class HttpConnection final : public net::ConnectionHandler,
   std::unique_ptr<WsSession> ws_;
   std::unique_ptr<TunnelHandler> tunnel_;  // a passthrough upgrade: raw bytes after the 101
 
-  net::Timer header_timer_{*this};     // the request head must be complete in time
-  net::Timer keepalive_timer_{*this};  // idle between requests
-  net::Timer send_timer_{*this};       // response write progress
+  net::Timer header_timer_{*this};  // the request head must be complete in time
+  net::LazyTimer keepalive_timer_;  // idle between requests (a WebSocket never arms it)
+  net::LazyTimer send_timer_;       // response write progress
 
   // The current exchange.
   proto::HttpRequestHead head_;

@@ -1,5 +1,8 @@
 #include "proxy/ws_session.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
 #include <utility>
 
 #include "base/log.hpp"
@@ -39,6 +42,31 @@ void WsHandler::on_compressed_message(WsSession& s, proto::Opcode, ByteView) {
   s.close(proto::CloseCode::unsupported_data, "compressed message not expected");
 }
 
+WsSessionInfo::WsSessionInfo(std::string_view target, std::string_view user_agent,
+                             std::string_view referer, std::optional<std::string_view> subprotocol,
+                             std::string_view upstream, std::int64_t started_wall,
+                             std::uint64_t started_ms)
+    : has_subprotocol_(subprotocol.has_value()),
+      started_wall_(started_wall),
+      started_ms_(started_ms) {
+  const std::array<std::string_view, kParts> parts{target, user_agent, referer,
+                                                   subprotocol.value_or(""), upstream};
+  std::size_t total = 0;
+  for (std::string_view p : parts) total += p.size();
+  // Heads are bounded far below 4 GiB (max_head_bytes); a larger text is cut, never wrapped.
+  text_.reserve(std::min<std::size_t>(total, UINT32_MAX));
+  for (std::size_t i = 0; i < kParts; ++i) {
+    const std::size_t room = UINT32_MAX - text_.size();
+    text_.append(parts[i].substr(0, room));
+    ends_[i] = static_cast<std::uint32_t>(text_.size());
+  }
+}
+
+std::optional<std::string_view> WsSessionInfo::subprotocol() const noexcept {
+  if (!has_subprotocol_) return std::nullopt;
+  return part(3);
+}
+
 WsSession::WsSession(net::TcpConnection& conn, const RouteConfig& route, AccessLog* access_log,
                      WsSessionInfo info, std::unique_ptr<WsHandler> handler,
                      std::optional<proto::DeflateParams> deflate, bool relay_compressed)
@@ -66,8 +94,9 @@ void WsSession::start(MutableByteView early_bytes) {
   last_activity_ms_ = loop.now_ms();
   if (route_->ws.ping_interval.count() > 0)
     loop.schedule(ping_timer_, ms(route_->ws.ping_interval));
-  if (route_->ws.idle_timeout.count() > 0) loop.schedule(idle_, ms(route_->ws.idle_timeout));
-  if (route_->ws.interval.count() > 0) loop.schedule(interval_, ms(route_->ws.interval));
+  if (route_->ws.idle_timeout.count() > 0)
+    loop.schedule(idle_.get(*this), ms(route_->ws.idle_timeout));
+  if (route_->ws.interval.count() > 0) loop.schedule(interval_.get(*this), ms(route_->ws.interval));
   handler_->on_open(*this);
   if (!early_bytes.empty() && state_ != State::closed) on_read(early_bytes);
 }
@@ -153,7 +182,7 @@ void WsSession::close(proto::CloseCode code, std::string_view reason) {
   pong_timer_.cancel();
   idle_.cancel();
   interval_.cancel();
-  conn_->loop().schedule(close_timer_, ms(route_->ws.close_timeout));
+  conn_->loop().schedule(close_timer_.get(*this), ms(route_->ws.close_timeout));
 }
 
 void WsSession::going_away() {
@@ -278,19 +307,19 @@ void WsSession::on_timer(net::Timer& t) noexcept {
                            << " ms, dropping the connection");
     finish(proto::CloseCode::abnormal, "pong timeout");
     conn_->close();
-  } else if (&t == &idle_) {
+  } else if (idle_.is(t)) {
     const std::uint64_t idle = ms(route_->ws.idle_timeout);
     const std::uint64_t quiet = loop.now_ms() - last_activity_ms_;
     if (quiet < idle) {
-      loop.schedule(idle_, idle - quiet);
+      loop.schedule(t, idle - quiet);
       return;
     }
     close(proto::CloseCode::going_away, "idle timeout");
-  } else if (&t == &interval_) {
+  } else if (interval_.is(t)) {
     if (state_ != State::open) return;
     handler_->on_interval(*this);
-    if (state_ == State::open) loop.schedule(interval_, ms(route_->ws.interval));
-  } else if (&t == &close_timer_) {
+    if (state_ == State::open) loop.schedule(interval_.get(*this), ms(route_->ws.interval));
+  } else if (close_timer_.is(t)) {
     // The peer never answered our close: give up on it (§7.1.1 lets the server close first).
     finish(sent_code_, "close timeout");
     conn_->close();
@@ -324,19 +353,19 @@ void WsSession::finish(proto::CloseCode code, std::string_view reason) {
     AccessRecord rec;
     rec.peer = peer;
     rec.method = "GET";
-    rec.target = info_.target;
+    rec.target = info_.target();
     rec.status = 101;
     rec.bytes_in = bytes_in_;
     rec.bytes_out = bytes_out_;
-    rec.referer = info_.referer;
-    rec.user_agent = info_.user_agent;
+    rec.referer = info_.referer();
+    rec.user_agent = info_.user_agent();
     rec.route = name;
-    rec.time = info_.started_wall;
-    rec.duration_ms = conn_->loop().now_ms() - info_.started_ms;
+    rec.time = info_.started_wall();
+    rec.duration_ms = conn_->loop().now_ms() - info_.started_ms();
     rec.ws_close = static_cast<int>(code);
     rec.ws_messages_in = messages_in_;
     rec.ws_messages_out = messages_out_;
-    rec.upstream = info_.upstream;
+    rec.upstream = info_.upstream();
     access_log_->write(rec);
   }
 }

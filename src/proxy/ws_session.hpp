@@ -18,6 +18,7 @@
 // Thread: the connection's loop thread only. Lifetime: owned by the server connection; the
 // handler is owned by the session and destroyed with it, after on_close.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -79,14 +80,34 @@ class WsHandler {
 };
 
 /// Per-session facts for logs: set by the server when the session starts.
-struct WsSessionInfo {
-  std::string target;      ///< request-target of the upgrade
-  std::string user_agent;  ///< for the access log
-  std::string referer;     ///< for the access log
-  std::optional<std::string> subprotocol;
-  std::string upstream;           ///< the backend, for the access log ("" = none)
-  std::int64_t started_wall = 0;  ///< seconds since the epoch
-  std::uint64_t started_ms = 0;   ///< loop time, for the duration
+/// What a session keeps of its upgrade request, for the access log: packed in one string,
+/// because sessions are many and mostly idle.
+class WsSessionInfo {
+ public:
+  WsSessionInfo() = default;
+  WsSessionInfo(std::string_view target, std::string_view user_agent, std::string_view referer,
+                std::optional<std::string_view> subprotocol, std::string_view upstream,
+                std::int64_t started_wall, std::uint64_t started_ms);
+
+  std::string_view target() const noexcept { return part(0); }  ///< the upgrade's target
+  std::string_view user_agent() const noexcept { return part(1); }
+  std::string_view referer() const noexcept { return part(2); }
+  std::optional<std::string_view> subprotocol() const noexcept;
+  std::string_view upstream() const noexcept { return part(4); }        ///< the backend ("" = none)
+  std::int64_t started_wall() const noexcept { return started_wall_; }  ///< epoch seconds
+  std::uint64_t started_ms() const noexcept { return started_ms_; }     ///< loop time
+
+ private:
+  static constexpr std::size_t kParts = 5;
+  std::string_view part(std::size_t i) const noexcept {
+    const std::uint32_t from = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(text_).substr(from, ends_[i] - from);
+  }
+  std::string text_;                          // the parts back to back
+  std::array<std::uint32_t, kParts> ends_{};  // where each part ends in text_
+  bool has_subprotocol_ = false;
+  std::int64_t started_wall_ = 0;
+  std::uint64_t started_ms_ = 0;
 };
 
 class WsSession final : private proto::MessageEvents, private net::TimerHandler {
@@ -166,11 +187,11 @@ class WsSession final : private proto::MessageEvents, private net::TimerHandler 
   std::unique_ptr<WsHandler> handler_;
   std::unique_ptr<WsCompression> compression_;  // null without permessage-deflate
   proto::MessageAssembler assembler_;
-  net::Timer ping_timer_{*this};   // a ping every ping_interval
-  net::Timer pong_timer_{*this};   // pong_timeout after a ping: no byte since -> the peer is gone
-  net::Timer idle_{*this};         // idle_timeout
-  net::Timer interval_{*this};     // the handler's on_interval
-  net::Timer close_timer_{*this};  // waiting for the peer's close
+  net::Timer ping_timer_{*this};  // a ping every ping_interval
+  net::Timer pong_timer_{*this};  // pong_timeout after a ping: no byte since -> the peer is gone
+  net::LazyTimer idle_;           // idle_timeout (LazyTimer: most sessions never arm these)
+  net::LazyTimer interval_;       // the handler's on_interval
+  net::LazyTimer close_timer_;    // waiting for the peer's close
   State state_ = State::open;
   bool awaiting_pong_ = false;
   bool rx_since_ping_ = false;

@@ -239,3 +239,50 @@ TEST_CASE("timer wheel handles many timers", "[net][timer]") {
     REQUIRE(p.fired_at[0] <= due + kTick);
   }
 }
+
+TEST_CASE("timer wheel clamps delays past its 55-bit clock and still links every slot",
+          "[net][timer]") {
+  TimerWheel w(1000);
+  Probe far(w);
+  w.schedule(far.timer, UINT64_MAX);
+  CHECK(far.timer.due_ms() == TimerWheel::kMaxDueMs);
+  // One timer per slot of a revolution: the packed slot number reaches every slot.
+  std::vector<std::unique_ptr<Probe>> probes;
+  for (std::size_t i = 0; i < TimerWheel::kSlots; ++i) {
+    probes.push_back(std::make_unique<Probe>(w));
+    w.schedule(probes.back()->timer, i * kTick);
+  }
+  run_clock(w, 1000 + kRevolution + kTick, kTick);
+  for (const auto& p : probes) CHECK(p->fired_at.size() == 1);
+  CHECK(far.fired_at.empty());
+  CHECK(w.size() == 1);
+  far.timer.cancel();
+  CHECK(w.size() == 0);
+}
+
+TEST_CASE("lazy timer exists only once armed and dispatches by identity", "[net][timer]") {
+  TimerWheel w(0);
+  Probe owner(w);  // only its handler is used
+  LazyTimer lazy;
+  CHECK_FALSE(lazy.armed());
+  lazy.cancel();  // nothing to cancel: a no-op
+  CHECK_FALSE(lazy.is(owner.timer));
+  struct Handler : TimerHandler {
+    LazyTimer* lazy = nullptr;
+    int fired = 0;
+    void on_timer(Timer& t) noexcept override {
+      CHECK(lazy->is(t));
+      ++fired;
+    }
+  } h;
+  h.lazy = &lazy;
+  w.schedule(lazy.get(h), 250);
+  CHECK(lazy.armed());
+  run_clock(w, 500);
+  CHECK(h.fired == 1);
+  CHECK_FALSE(lazy.armed());
+  w.schedule(lazy.get(h), 100);  // the same timer again
+  lazy.cancel();
+  run_clock(w, 1000);
+  CHECK(h.fired == 1);
+}
