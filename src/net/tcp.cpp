@@ -132,7 +132,7 @@ void WriteReq::recycle(WriteReq* r) noexcept {
 WriteReq& UvTcpConnection::batch() {
   if (tx_batch_ == nullptr) {
     tx_batch_ = WriteReq::make();
-    tx_flush_slot_ = loop_.defer_flush(*this);
+    if (tx_flush_slot_ == Loop::kNoFlushSlot) tx_flush_slot_ = loop_.defer_flush(*this);
   }
   return *tx_batch_;
 }
@@ -172,6 +172,7 @@ void UvTcpConnection::write_batch(bool try_first) noexcept {
       return;
     }
     std::size_t done = rc > 0 ? static_cast<std::size_t>(rc) : 0;
+    tx_sent_ += done;
     r->len -= done;
     if (r->len == 0) {
       WriteReq::recycle(r);
@@ -241,7 +242,11 @@ void UvTcpConnection::send_copy(ByteView bytes) {
       return;
     }
     const std::size_t done = rc > 0 ? static_cast<std::size_t>(rc) : 0;
-    if (done == bytes.size()) return;
+    tx_sent_ += done;
+    if (done == bytes.size()) {
+      drain_due();
+      return;
+    }
     batch().add_copy(bytes.subspan(done));
     write_batch(false);
     return;
@@ -286,14 +291,28 @@ void UvTcpConnection::compose_end() {
 // watermark (at most 64 KiB) it goes to the kernel at once, so bytes the peer could already
 // have never count for long against a sender's limits (buffered_bytes(), max_backpressure).
 void UvTcpConnection::gathered() noexcept {
-  if (tx_batch_->len >= std::clamp<std::size_t>(tx_low_, 1, kBatchMax)) write_batch(true);
+  if (tx_batch_->len >= std::clamp<std::size_t>(tx_low_, 1, kBatchMax)) {
+    write_batch(true);
+    drain_due();
+  }
   if (buffered() >= tx_high_) tx_above_ = true;
+}
+
+// After bytes went to the kernel from inside a write: if that took a connection above its high
+// watermark down to the low one (TLS plaintext held for the handshake, then sent at once), no
+// write callback will report it, and on_drain must not run inside the caller's write: the
+// loop's flush runs check_drain() instead.
+void UvTcpConnection::drain_due() noexcept {
+  if (tx_above_ && buffered() <= tx_low_ && tx_flush_slot_ == Loop::kNoFlushSlot) {
+    tx_flush_slot_ = loop_.defer_flush(*this);
+  }
 }
 
 void UvTcpConnection::on_write(uv_write_t* req, int status) noexcept {
   auto* r = reinterpret_cast<WriteReq*>(req);  // req is WriteReq's first member
   UvTcpConnection* c = from(req->handle->data);
   c->tx_bytes_ -= r->len;
+  if (status == 0) c->tx_sent_ += r->len;
   WriteReq::recycle(r);
   if (status == UV_ECANCELED || c->closing_) return;
   if (status < 0) {
@@ -616,6 +635,10 @@ MutableByteView TcpConnection::compose_begin(std::size_t n) {
 
 void TcpConnection::compose_end() {
   impl(this)->compose_end();
+}
+
+std::uint64_t TcpConnection::bytes_sent() const noexcept {
+  return impl(this)->tx_sent_;
 }
 
 std::size_t TcpConnection::buffered_bytes() const noexcept {

@@ -115,6 +115,9 @@ class TcpConnection {
   /// Bytes queued and not yet confirmed written (TLS: plaintext kept until the handshake is
   /// done, plus queued ciphertext).
   std::size_t buffered_bytes() const noexcept;
+  /// Bytes the kernel has taken from this connection so far (TLS: ciphertext); it only grows,
+  /// so a send-progress check compares it over time.
+  std::uint64_t bytes_sent() const noexcept;
   /// Default watermarks: kDefaultHighWatermark and kDefaultLowWatermark (a `low` above `high` is
   /// taken as `high`).
   void set_watermarks(std::size_t high, std::size_t low) noexcept;

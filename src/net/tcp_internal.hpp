@@ -229,7 +229,8 @@ class UvTcpConnection final : public TcpConnection,
 
   WriteReq* tx_batch_ = nullptr;  // this iteration's writes, until the loop's flush
   std::size_t tx_flush_slot_ = Loop::kNoFlushSlot;
-  std::size_t tx_bytes_ = 0;  // bytes in queued write requests
+  std::size_t tx_bytes_ = 0;   // bytes in queued write requests
+  std::uint64_t tx_sent_ = 0;  // bytes the kernel has taken, ever (bytes_sent())
   std::size_t tx_high_ = kDefaultHighWatermark;
   std::size_t tx_low_ = kDefaultLowWatermark;
   bool tx_above_ = false;          // crossed high, not yet back to low
@@ -260,6 +261,7 @@ class UvTcpConnection final : public TcpConnection,
   WriteReq& batch();
   void write_batch(bool try_first) noexcept;
   void gathered() noexcept;
+  void drain_due() noexcept;
   void drop_batch() noexcept;
   void check_drain() noexcept;
   void defer_error(std::error_code ec) noexcept;

@@ -24,7 +24,7 @@ void DeliveryQueue::reply(WsSession& s, const net::SharedBytes& frame) {
 
 void DeliveryQueue::queue(WsSession& s, const net::SharedBytes& frame, std::uint64_t limit) {
   if (!s.is_open() || !frame) return;
-  if (waiting_.empty() && has_room(s, frame->size())) {
+  if (waiting_.empty() && has_room(s)) {
     s.send_frame(frame);
     return;
   }
@@ -34,7 +34,7 @@ void DeliveryQueue::queue(WsSession& s, const net::SharedBytes& frame, std::uint
 }
 
 void DeliveryQueue::drain(WsSession& s) {
-  while (!waiting_.empty() && s.is_open() && has_room(s, waiting_.front()->size())) {
+  while (!waiting_.empty() && s.is_open() && has_room(s)) {
     net::SharedBytes f = std::move(waiting_.front());
     waiting_.pop_front();
     waiting_bytes_ -= f->size();
@@ -47,11 +47,11 @@ void DeliveryQueue::drain(WsSession& s) {
   }
 }
 
-// The connection takes more while below its high watermark and, with the frame, within
-// max_backpressure (which may be the smaller of the two).
-bool DeliveryQueue::has_room(const WsSession& s, std::size_t size) noexcept {
-  const std::size_t queued = s.buffered_amount();
-  return !s.backpressured() && (queued == 0 || queued + size <= s.route().ws.max_backpressure);
+// The connection takes more while below its high watermark (WsSession keeps that below
+// max_backpressure). Frames wait here only while it is above: that state alone is sure to end
+// in on_drain, so a waiting frame is never stranded behind bytes the kernel would take.
+bool DeliveryQueue::has_room(const WsSession& s) noexcept {
+  return !s.backpressured();
 }
 
 void DeliveryQueue::enforce_limit(WsSession& s, std::uint64_t limit) {

@@ -51,7 +51,7 @@ class DeliveryQueue {
  private:
   void enforce_limit(WsSession& s, std::uint64_t limit);
   void queue(WsSession& s, const net::SharedBytes& frame, std::uint64_t limit);
-  static bool has_room(const WsSession& s, std::size_t size) noexcept;
+  static bool has_room(const WsSession& s) noexcept;
 
   std::deque<net::SharedBytes> waiting_;
   std::size_t waiting_bytes_ = 0;

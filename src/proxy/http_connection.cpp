@@ -545,8 +545,12 @@ void HttpConnection::write_out(Bytes bytes) {
   bytes_out_ += bytes.size();
   conn_->write(std::move(bytes));
   if (conn_->buffered_bytes() > 0 && !send_timer_.armed()) {
-    send_check_buffered_ = conn_->buffered_bytes();
-    conn_->loop().schedule(send_timer_.get(*this), ms(runtime_->config.server.send_timeout));
+    // Progress is bytes the kernel takes: the queue's size says nothing while the response
+    // keeps adding to it.
+    send_check_sent_ = conn_->bytes_sent();
+    send_progress_ms_ = conn_->loop().now_ms();
+    conn_->loop().schedule(send_timer_.get(*this),
+                           std::min(kSendCheckMs, ms(runtime_->config.server.send_timeout)));
   }
 }
 
@@ -766,12 +770,15 @@ void HttpConnection::on_timer(net::Timer& t) noexcept {
   } else if (keepalive_timer_.is(t)) {
     close_after_writes();
   } else if (send_timer_.is(t)) {
-    const std::size_t buffered = conn_->buffered_bytes();
-    if (buffered == 0) return;
-    if (buffered < send_check_buffered_) {  // progress: look again later
-      send_check_buffered_ = buffered;
-      conn_->loop().schedule(send_timer_.get(*this),
-                             std::min(kSendCheckMs, ms(runtime_->config.server.send_timeout)));
+    if (conn_->buffered_bytes() == 0) return;
+    const std::uint64_t now = conn_->loop().now_ms();
+    const std::uint64_t timeout = ms(runtime_->config.server.send_timeout);
+    if (conn_->bytes_sent() != send_check_sent_) {  // progress: the clock starts again
+      send_check_sent_ = conn_->bytes_sent();
+      send_progress_ms_ = now;
+    }
+    if (now - send_progress_ms_ < timeout) {  // look again within a second
+      conn_->loop().schedule(t, std::min(kSendCheckMs, timeout - (now - send_progress_ms_)));
       return;
     }
     WSGATE_LOG(info, "http " << conn_->peer().to_string() << ": client took no response bytes for "

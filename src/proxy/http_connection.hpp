@@ -160,7 +160,8 @@ class HttpConnection final : public net::ConnectionHandler,
   std::uint64_t bytes_out_ = 0;
   std::int64_t started_wall_ = 0;
   std::uint64_t started_ms_ = 0;
-  std::size_t send_check_buffered_ = 0;
+  std::uint64_t send_check_sent_ = 0;   // conn_->bytes_sent() when progress was last seen
+  std::uint64_t send_progress_ms_ = 0;  // loop time progress was last seen
 
   bool in_drive_ = false;
   bool closing_ = false;

@@ -132,6 +132,26 @@ def test_replay_from_and_last_and_gap(wsgate):
     run_async(go())
 
 
+def test_a_large_event_right_behind_a_small_one_is_delivered(wsgate):
+    # Both replayed events are written in one step: the second (above max_backpressure on its
+    # own, which one frame may be) must go out behind the first, not wait for a drain that a
+    # connection below its high watermark never reports, nor count as a slow receiver.
+    srv = wsgate([broker_route(max_event_size="2m", max_backpressure="1m")],
+                 server={"workers": 2, "access_log": "off", "max_body_bytes": "2m"})
+    big = b"x" * (1200 * 1024)
+
+    async def go():
+        assert (await apost(srv, "big", b"small"))[0] == 200
+        assert (await apost(srv, "big", big))[0] == 200
+        async with ws_connect(srv, "/b/big?last=2") as ws:
+            first, second = await recv_json(ws), await recv_json(ws, timeout=10)
+            assert (first["seq"], first["data"]) == (1, "small")
+            assert (second["seq"], len(second["data"])) == (2, len(big))
+            await apost(srv, "big", b"after")
+            assert (await recv_json(ws))["data"] == "after"
+    run_async(go())
+
+
 def test_retention_by_bytes_and_age(wsgate):
     srv = start(wsgate, max_bytes=1000, max_age="1s")
 

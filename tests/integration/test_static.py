@@ -260,3 +260,48 @@ def test_large_file_downloads_intact_with_bounded_memory(wsgate, tmp_path):
     print(f"static 20 MiB: RSS base {base} KiB, peak {peak[0]} KiB, growth {growth_kib} KiB")
     if not SANITIZED:  # the budget is for the normal build (see conftest.SANITIZED)
         assert growth_kib < 4096, f"RSS grew by {growth_kib} KiB while serving a 20 MiB file"
+
+
+def test_send_timeout_spares_a_slow_reader_and_closes_a_stalled_one(wsgate):
+    # send_timeout counts time without progress: a client that keeps reading slowly for
+    # longer than the timeout gets the whole file; one that stops reading is cut off (the
+    # stalled download is larger than the kernel's socket buffers can hold).
+    small, large = os.urandom(2 << 20), os.urandom(32 << 20)
+    srv = wsgate([{"path": "/", "kind": "static", "root": "www"}],
+                 server={"send_timeout": 1}, files={"small.bin": small, "large.bin": large})
+
+    def request(name):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.sendall(b"GET /" + name + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        return s
+
+    slow = request(b"small.bin")
+    got = bytearray()
+    started = time.monotonic()
+    while True:  # a little every 20 ms: about 2.5 s for the file, beyond the timeout
+        chunk = slow.recv(16384)
+        if not chunk:
+            break
+        got += chunk
+        time.sleep(0.02)
+    slow.close()
+    assert time.monotonic() - started > 1.5
+    head, _, body = bytes(got).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == small
+
+    stalled = request(b"large.bin")
+    time.sleep(3.5)  # reads nothing: no progress for longer than send_timeout
+    received = 0
+    try:
+        while True:
+            chunk = stalled.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    stalled.close()
+    assert received < len(large)
+    assert "client took no response bytes" in srv.log()
