@@ -295,7 +295,8 @@ void UvLoop::schedule_timer(Timer& t, std::uint64_t delay_ms) noexcept {
   // A busy wheel lags behind the loop clock until its next tick: add the lag so the timer is
   // due `delay_ms` from the loop's now, without firing anything from here.
   const std::uint64_t lag = now > wheel_.now_ms() ? now - wheel_.now_ms() : 0;
-  const std::uint64_t max = std::numeric_limits<std::uint64_t>::max() / 2;
+  // (Delays beyond the wheel's range are clamped there; clamping first keeps the sum in range.)
+  const std::uint64_t max = TimerWheel::kMaxDueMs;
   wheel_.schedule(t, delay_ms > max ? max : delay_ms + lag);
   if (own_closed_) return;
   const std::uint64_t tick = TimerWheel::kTickMs;

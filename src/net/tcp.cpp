@@ -259,7 +259,8 @@ namespace {
 // write_composed() output that does not go into a batch: TLS plaintext (encrypted at
 // compose_end) or bytes for a connection that no longer sends. One per thread.
 thread_local Bytes t_compose_scratch;
-constexpr std::size_t kComposeCopyMax = 4096;  // composed writes up to this join `copies`
+constexpr std::size_t kComposeCopyMax = 4096;            // composed writes up to this join `copies`
+constexpr std::size_t kComposeScratchKeep = 256 * 1024;  // scratch kept between writes
 }  // namespace
 
 MutableByteView UvTcpConnection::compose_begin(std::size_t n) {
@@ -285,6 +286,8 @@ void UvTcpConnection::compose_end() {
   } else if (c == Compose::tls) {
     tls_send(t_compose_scratch, nullptr);
   }
+  // One huge message must not pin its size per worker for good.
+  if (t_compose_scratch.capacity() > kComposeScratchKeep) Bytes{}.swap(t_compose_scratch);
 }
 
 // After a write joined the batch. The batch only gathers small writes: once it holds the low
