@@ -41,8 +41,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-ALL_SCENARIOS=(ws-echo-64 ws-echo-64-haproxy ws-echo-16k bridge-64 bridge-sink-16k http-100
-  builtin-echo-64 fanout-chat rss-idle rss-proxied)
+ALL_SCENARIOS=(ws-echo-64 ws-echo-64-haproxy ws-echo-64-tunnel ws-echo-16k bridge-64
+  bridge-sink-16k http-100 builtin-echo-64 fanout-chat rss-idle rss-proxied)
 OPTIONAL_SCENARIOS=(fanout-broker)  # needs the broker handler (ws_publish); not in "all" yet
 
 smoke=0 only="" rounds=3 duration=10 out="" workers=1 fanout_n=10000 rss_n=10000
@@ -210,6 +210,11 @@ kind = "echo"
 path = "/ws"
 kind = "proxy"
 upstream = "wsecho"
+[[route]]
+path = "/wstunnel"
+kind = "proxy"
+upstream = "wsecho"
+passthrough = true
 [[route]]
 path = "/http"
 kind = "proxy"
@@ -420,7 +425,7 @@ scenario() {
   local s=$1 W=ws://127.0.0.1:$P_wsgate
   echo "== $s" >&2
   case $s in
-    ws-echo-64|ws-echo-16k|rss-proxied|http-100)
+    ws-echo-64|ws-echo-64-tunnel|ws-echo-16k|rss-proxied|http-100)
       have nginx || { skip "$s" "$s" "nginx not installed"; return; }; ensure nginx ;;&
     ws-echo-64-haproxy) have haproxy || { skip "$s" "$s" "haproxy not installed"; return; }
       ensure haproxy ;;
@@ -436,6 +441,9 @@ scenario() {
     ws-echo-64-haproxy) meta_row "$s" "WS proxy, echo 64 B, c50 w8" msg/s haproxy "-"
       pair "$s" messages_per_s wsgate "echo --url $W/ws -c 50 -w 8 -s 64 -d $D" \
         haproxy "echo --url ws://127.0.0.1:$P_haproxy/ws -c 50 -w 8 -s 64 -d $D" ;;
+    ws-echo-64-tunnel) meta_row "$s" "WS proxy as a byte tunnel (passthrough = true), echo 64 B, c50 w8" msg/s nginx "-"
+      pair "$s" messages_per_s wsgate "echo --url $W/wstunnel -c 50 -w 8 -s 64 -d $D" \
+        nginx "echo --url $N/ws -c 50 -w 8 -s 64 -d $D" ;;
     ws-echo-16k) meta_row "$s" "WS proxy, echo 16 KiB, c10 w8" MB/s nginx "≥ 1.0×"
       pair "$s" mb_per_s wsgate "echo --url $W/ws -c 10 -w 8 -s 16384 -d $D" \
         nginx "echo --url $N/ws -c 10 -w 8 -s 16384 -d $D" ;;

@@ -27,7 +27,8 @@ TIME_BOUND = 60  # seconds for the whole smoke run
 
 PEERLESS = ["bridge-sink-16k", "builtin-echo-64", "fanout-chat", "rss-idle"]
 NEEDS = {  # scenario -> the Debian program it compares against
-    "ws-echo-64": "nginx", "ws-echo-16k": "nginx", "http-100": "nginx", "rss-proxied": "nginx",
+    "ws-echo-64": "nginx", "ws-echo-64-tunnel": "nginx", "ws-echo-16k": "nginx",
+    "http-100": "nginx", "rss-proxied": "nginx",
     "ws-echo-64-haproxy": "haproxy", "bridge-64": "websockify",
 }
 NUMBER = re.compile(r"^[\d,]+(\.\d+)?$")
