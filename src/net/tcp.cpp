@@ -147,6 +147,20 @@ void UvTcpConnection::drop_batch() noexcept {
   tx_batch_ = nullptr;
 }
 
+// The one direct write: what the kernel takes of `bufs` now (counted in bytes_sent()), or
+// nullopt after an error other than a full socket (reported from the loop, never from here).
+std::optional<std::size_t> UvTcpConnection::try_write(const uv_buf_t* bufs,
+                                                      std::size_t n) noexcept {
+  const int rc = uv_try_write(stream(), bufs, static_cast<unsigned>(n));
+  if (rc < 0 && rc != UV_EAGAIN) {
+    defer_error(uv_error(rc));
+    return std::nullopt;
+  }
+  const std::size_t done = rc > 0 ? static_cast<std::size_t>(rc) : 0;
+  tx_sent_ += done;
+  return done;
+}
+
 // Hands the batch to the kernel: one writev for all of it when nothing is queued (try_first),
 // and whatever it did not take (or everything, behind queued requests) as one libuv request.
 void UvTcpConnection::write_batch(bool try_first) noexcept {
@@ -165,14 +179,12 @@ void UvTcpConnection::write_batch(bool try_first) noexcept {
   }
   std::size_t first = 0;
   if (try_first && tx_bytes_ == 0 && r->len <= kTryWriteMax) {
-    const int rc = uv_try_write(stream(), bufs.data(), static_cast<unsigned>(bufs.size()));
-    if (rc < 0 && rc != UV_EAGAIN) {
+    const std::optional<std::size_t> taken = try_write(bufs.data(), bufs.size());
+    if (!taken) {
       WriteReq::recycle(r);
-      defer_error(uv_error(rc));
       return;
     }
-    std::size_t done = rc > 0 ? static_cast<std::size_t>(rc) : 0;
-    tx_sent_ += done;
+    std::size_t done = *taken;
     r->len -= done;
     if (r->len == 0) {
       WriteReq::recycle(r);
@@ -190,7 +202,7 @@ void UvTcpConnection::write_batch(bool try_first) noexcept {
     return;
   }
   tx_bytes_ += r->len;
-  if (buffered() >= tx_high_) tx_above_ = true;
+  note_high();
 }
 
 void UvTcpConnection::flush() noexcept {
@@ -236,13 +248,9 @@ void UvTcpConnection::send_copy(ByteView bytes) {
     // Large, with nothing before it: straight from the caller's buffer; only what the kernel
     // leaves is copied, and queued at once (the socket is full).
     const uv_buf_t buf = make_buf(bytes.data(), std::min(bytes.size(), kTryWriteMax));
-    const int rc = uv_try_write(stream(), &buf, 1);
-    if (rc < 0 && rc != UV_EAGAIN) {
-      defer_error(uv_error(rc));
-      return;
-    }
-    const std::size_t done = rc > 0 ? static_cast<std::size_t>(rc) : 0;
-    tx_sent_ += done;
+    const std::optional<std::size_t> taken = try_write(&buf, 1);
+    if (!taken) return;
+    const std::size_t done = *taken;
     if (done == bytes.size()) {
       drain_due();
       return;
@@ -298,7 +306,7 @@ void UvTcpConnection::gathered() noexcept {
     write_batch(true);
     drain_due();
   }
-  if (buffered() >= tx_high_) tx_above_ = true;
+  note_high();
 }
 
 // After bytes went to the kernel from inside a write: if that took a connection above its high

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -88,11 +89,9 @@ struct TlsStream {
   bool tx_closing = false;  // shutdown() asked: close_notify + FIN once the handshake is done
 };
 
-// Writes: what a connection is asked to write during one loop iteration is gathered in a
-// WriteReq (its batch) and handed to the kernel in one writev from the loop's flush (before the
-// loop waits again); what the kernel does not take stays in the same WriteReq, now a libuv write
-// request that owns (or shares) the bytes until its callback (STYLE.md §5.4). WriteReqs are
-// recycled through a small per-thread pool, so a busy connection allocates none per message.
+// A connection's batch (tcp.hpp, "Writes"), and then, for what the kernel did not take, its
+// libuv write request, which owns (or shares) the bytes until its callback (STYLE.md §5.4).
+// Recycled through a small per-thread pool: a busy connection allocates none per message.
 struct WriteReq {
   // One piece of the batch, in write order: `p` points at bytes the request owns or shares,
   // or (p == nullptr) at `copies` + `off`, where small copied writes lie back to back.
@@ -260,8 +259,12 @@ class UvTcpConnection final : public TcpConnection,
   }
   WriteReq& batch();
   void write_batch(bool try_first) noexcept;
+  std::optional<std::size_t> try_write(const uv_buf_t* bufs, std::size_t n) noexcept;
   void gathered() noexcept;
   void drain_due() noexcept;
+  void note_high() noexcept {  // the queue reached the high watermark: on_drain will follow
+    if (buffered() >= tx_high_) tx_above_ = true;
+  }
   void drop_batch() noexcept;
   void check_drain() noexcept;
   void defer_error(std::error_code ec) noexcept;

@@ -42,7 +42,7 @@ void UvTcpConnection::tls_send(ByteView plain, Bytes* owned) {
   } else {
     append(t.tx_plain, plain);
   }
-  if (buffered() >= tx_high_) tx_above_ = true;
+  note_high();
 }
 
 void UvTcpConnection::tls_encrypt(ByteView plain) {

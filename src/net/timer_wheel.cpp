@@ -8,9 +8,10 @@ namespace wsgate::net {
 namespace {
 
 constexpr std::uint64_t kTick = TimerWheel::kTickMs;
-static_assert(TimerWheel::kSlots <= 512 && (TimerWheel::kSlots & (TimerWheel::kSlots - 1)) == 0,
-              "Timer::slot_ has 9 bits");
-constexpr std::uint64_t kDueMask = (std::uint64_t{1} << 55) - 1;  // Timer::due_ms_ has 55 bits
+static_assert(TimerWheel::kSlots <= (std::size_t{1} << kTimerSlotBits) &&
+                  (TimerWheel::kSlots & (TimerWheel::kSlots - 1)) == 0,
+              "Timer::slot_ must number every slot");
+constexpr std::uint64_t kDueMask = (std::uint64_t{1} << kTimerDueBits) - 1;
 
 // The tick whose processing fires a timer due at `due_ms`: its due time rounded up to a tick
 // boundary, so a timer is never early.

@@ -32,6 +32,10 @@ class TimerHandler {
   virtual void on_timer(Timer& timer) noexcept = 0;
 };
 
+/// Timer keeps its due time and wheel slot in one 64-bit word.
+inline constexpr unsigned kTimerDueBits = 55;
+inline constexpr unsigned kTimerSlotBits = 64 - kTimerDueBits;
+
 /// One timeout. Not copyable or movable (the wheel links to it). Destroying an armed timer
 /// cancels it.
 class Timer {
@@ -55,8 +59,8 @@ class Timer {
   Timer* next_ = nullptr;
   // Packed in one word (every connection holds several timers): 55 bits of milliseconds last
   // a million years, and 9 bits number TimerWheel::kSlots slots.
-  std::uint64_t due_ms_ : 55 = 0;
-  std::uint64_t slot_ : 9 = 0;  // the wheel slot it is linked in, while armed
+  std::uint64_t due_ms_ : kTimerDueBits = 0;
+  std::uint64_t slot_ : kTimerSlotBits = 0;  // the wheel slot it is linked in, while armed
 };
 
 /// A Timer allocated the first time it is armed: for timeouts most owners never arm, in objects
@@ -84,7 +88,7 @@ class TimerWheel {
   static constexpr std::uint64_t kTickMs = 100;
   static constexpr std::size_t kSlots = 512;  // one revolution: 51.2 s; longer timers wait laps
   /// The latest due time a timer can hold; longer delays are clamped to it.
-  static constexpr std::uint64_t kMaxDueMs = (std::uint64_t{1} << 55) - 1 - kTickMs;
+  static constexpr std::uint64_t kMaxDueMs = (std::uint64_t{1} << kTimerDueBits) - 1 - kTickMs;
 
   /// `now_ms`: the current time of the clock that advance() will be given.
   explicit TimerWheel(std::uint64_t now_ms) noexcept;

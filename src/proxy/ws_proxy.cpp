@@ -28,10 +28,7 @@ std::uint64_t ms(Millis d) {
 // Writes one complete masked frame toward the upstream (we are its client, RFC 6455 §5.3).
 void write_client_frame(net::TcpConnection& up, proto::Opcode op, ByteView payload,
                         bool rsv1 = false) {
-  const proto::MaskKey key = proto::random_mask_key();
-  up.write_composed(proto::frame_size(payload.size(), true), [&](MutableByteView out) {
-    proto::write_frame(out, op, payload, true, key, rsv1);
-  });
+  write_ws_frame(up, op, payload, proto::random_mask_key(), rsv1);
 }
 
 // --- message relay -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "base/check.hpp"
 #include "base/log.hpp"
 #include "proto/ws_close.hpp"
 #include "proxy/access_log.hpp"
@@ -53,11 +54,11 @@ WsSessionInfo::WsSessionInfo(std::string_view target, std::string_view user_agen
                                                    subprotocol.value_or(""), upstream};
   std::size_t total = 0;
   for (std::string_view p : parts) total += p.size();
-  // Heads are bounded far below 4 GiB (max_head_bytes); a larger text is cut, never wrapped.
-  text_.reserve(std::min<std::size_t>(total, UINT32_MAX));
+  // The parts come from one request head (max_head_bytes is at most 1 MiB) and the config.
+  WSGATE_CHECK(total <= UINT32_MAX, "WsSessionInfo: parts beyond 32-bit offsets");
+  text_.reserve(total);
   for (std::size_t i = 0; i < kParts; ++i) {
-    const std::size_t room = UINT32_MAX - text_.size();
-    text_.append(parts[i].substr(0, room));
+    text_.append(parts[i]);
     ends_[i] = static_cast<std::uint32_t>(text_.size());
   }
 }
@@ -103,12 +104,16 @@ void WsSession::start(MutableByteView early_bytes) {
 
 // --- sending -------------------------------------------------------------------------------
 
+std::size_t write_ws_frame(net::TcpConnection& conn, proto::Opcode op, ByteView payload,
+                           std::optional<proto::MaskKey> mask, bool rsv1) {
+  const std::size_t n = proto::frame_size(payload.size(), mask.has_value());
+  conn.write_composed(
+      n, [&](MutableByteView out) { proto::write_frame(out, op, payload, true, mask, rsv1); });
+  return n;
+}
+
 void WsSession::write_frame(proto::Opcode op, ByteView payload, bool rsv1) {
-  const std::size_t n = proto::frame_size(payload.size(), false);
-  bytes_out_ += n;
-  conn_->write_composed(n, [&](MutableByteView out) {
-    proto::write_frame(out, op, payload, true, std::nullopt, rsv1);
-  });
+  bytes_out_ += write_ws_frame(*conn_, op, payload, std::nullopt, rsv1);
 }
 
 bool WsSession::over_backpressure() {

@@ -37,6 +37,11 @@
 
 namespace wsgate::proxy {
 
+/// Writes one complete frame (FIN set) straight into `conn`'s outgoing batch, masked with
+/// `mask` when given (toward an upstream, where wsgate is the client). Returns its size.
+std::size_t write_ws_frame(net::TcpConnection& conn, proto::Opcode op, ByteView payload,
+                           std::optional<proto::MaskKey> mask, bool rsv1 = false);
+
 class WsSession;
 struct RouteConfig;
 class AccessLog;
